@@ -1,0 +1,256 @@
+"""The ``herdsman`` command line (DESIGN.md §3 is its contract)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from herdsman.console import console, error_line, progress_bar
+from herdsman.errors import HerdsmanError
+from herdsman.jsonl import BadLines, write_jsonl_atomic
+from herdsman.records import SamplingParams
+from herdsman.seeds import FORMATS, load_seeds
+from herdsman.teachers.factory import OPENAI_DEFAULT_URL, TeacherOptions
+
+app = typer.Typer(
+    name="herdsman",
+    help="Distil a strong teacher model into a herd of small students (LaMini-LM as a tool).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+EXIT_USER_ERROR = 1
+EXIT_INCOMPLETE = 3
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn herdsman errors into one line and a non-zero exit; Ctrl-C into a resume hint."""
+    try:
+        yield
+    except HerdsmanError as exc:
+        error_line(str(exc))
+        raise typer.Exit(EXIT_USER_ERROR) from None
+    except KeyboardInterrupt:
+        error_line("interrupted; finished calls are saved in the run store, re-run to resume")
+        raise typer.Exit(130) from None
+
+
+# Teacher options, shared by every command that calls a teacher.
+TeacherOpt = Annotated[str, typer.Option("--teacher", help="Backend: local or openai.")]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option("--model", help="Model name (openai) or local model folder (local; default: embedded SmolLM2-135M-Instruct)."),
+]
+BaseUrlOpt = Annotated[str, typer.Option("--base-url", help="OpenAI-compatible endpoint.")]
+KeyEnvOpt = Annotated[str, typer.Option("--api-key-env", help="Environment variable holding the API key.")]
+ConcOpt = Annotated[int, typer.Option("--concurrency", min=1, help="Requests in flight (openai).")]
+BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Prompts per generate() batch (local).")]
+RpmOpt = Annotated[float | None, typer.Option("--rpm", help="Requests-per-minute limit (openai).")]
+TpmOpt = Annotated[float | None, typer.Option("--tpm", help="Tokens-per-minute limit (openai).")]
+RetriesOpt = Annotated[int, typer.Option("--max-retries", min=0, help="Retries per call (openai).")]
+TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds per HTTP request (openai).")]
+PricesOpt = Annotated[Path | None, typer.Option("--prices", help="YAML/JSON price table: model: {input, output} USD per 1M tokens.")]
+TempOpt = Annotated[float, typer.Option("--temperature", min=0.0, max=2.0)]
+TopPOpt = Annotated[float, typer.Option("--top-p", min=0.0, max=1.0)]
+MaxTokOpt = Annotated[int, typer.Option("--max-tokens", min=1, help="Completion token limit.")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Sampling seed.")]
+StoreOpt = Annotated[Path | None, typer.Option("--store", help="Run store (default: OUT's folder/.herdsman/store.sqlite).")]
+SkipBadOpt = Annotated[bool, typer.Option("--skip-bad", help="Skip malformed input lines (counted) instead of stopping.")]
+
+
+def default_store(out: Path) -> Path:
+    """Where a command keeps its run store when ``--store`` is not given."""
+    return out.resolve().parent / ".herdsman" / "store.sqlite"
+
+
+@app.command()
+def seeds(
+    inputs: Annotated[list[Path], typer.Argument(help="Seed files or folders.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output JSONL.")],
+    fmt: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(FORMATS)}.")] = "auto",
+    skip_bad: SkipBadOpt = False,
+) -> None:
+    """Normalise seed tasks to JSONL records {id, instruction, input, output, source, subset}.
+
+    Examples:
+
+      herdsman seeds ../shared/data/self_instruct/seed_tasks.jsonl -o seeds.jsonl
+
+      herdsman seeds p3_templates/ alpaca_data.json --format auto -o seeds.jsonl
+    """
+    with user_errors():
+        bad = BadLines()
+        counts: dict[str, int] = {}
+
+        def rows() -> Iterator[dict[str, str]]:
+            for path in inputs:
+                for seed in load_seeds(path, fmt, skip_bad=skip_bad, bad=bad):
+                    counts[seed.source] = counts.get(seed.source, 0) + 1
+                    yield seed.model_dump()
+
+        n = write_jsonl_atomic(out, rows())
+        per = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+        console.print(f"wrote {n} seeds to {out} ({per or 'none'})")
+        if bad.count:
+            console.print(f"skipped {bad.count} malformed record(s), first: {bad.examples[0]}")
+
+
+@app.command()
+def respond(
+    in_path: Annotated[Path, typer.Argument(metavar="IN.jsonl", help="Instructions to answer.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output LaMini JSONL.")],
+    teacher: TeacherOpt = "local",
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = OPENAI_DEFAULT_URL,
+    api_key_env: KeyEnvOpt = "OPENAI_API_KEY",
+    concurrency: ConcOpt = 16,
+    batch_size: BatchOpt = 16,
+    rpm: RpmOpt = None,
+    tpm: TpmOpt = None,
+    max_retries: RetriesOpt = 6,
+    timeout: TimeoutOpt = 120.0,
+    prices: PricesOpt = None,
+    temperature: TempOpt = 0.0,
+    top_p: TopPOpt = 1.0,
+    max_tokens: MaxTokOpt = 512,
+    seed: SeedOpt = None,
+    system_prompt: Annotated[str | None, typer.Option("--system-prompt", help="System message (default asks for concise answers; '' for none).")] = None,
+    source: Annotated[str, typer.Option("--source", help="instruction_source for records that carry none.")] = "custom",
+    drop_truncated: Annotated[bool, typer.Option("--drop-truncated", help="Leave out answers cut by --max-tokens.")] = False,
+    store: StoreOpt = None,
+    skip_bad: SkipBadOpt = False,
+) -> None:
+    """Have the teacher answer every instruction once; write LaMini records in input order.
+
+    Re-running the same command after a crash or Ctrl-C finishes the job: finished
+    calls are kept in the run store and never made twice.
+
+    Examples:
+
+      herdsman respond seeds.jsonl -o lamini.jsonl
+
+      OPENAI_API_KEY=... herdsman respond seeds.jsonl -o lamini.jsonl --teacher openai --model gpt-4o-mini --concurrency 64
+
+      herdsman respond seeds.jsonl -o out.jsonl --teacher openai --base-url http://localhost:8000/v1 --model Qwen/Qwen2.5-7B-Instruct
+    """
+    from herdsman.respond import DEFAULT_SYSTEM_PROMPT, RespondSettings
+    from herdsman.respond import respond as run_respond
+    from herdsman.store import RunStore
+    from herdsman.teachers.factory import build_teacher
+
+    with user_errors():
+        options = _teacher_options(
+            teacher, model, base_url, api_key_env, concurrency, batch_size, rpm, tpm, max_retries, timeout, prices
+        )
+        sampling = _sampling(temperature, top_p, max_tokens, seed)
+        settings = RespondSettings(
+            system_prompt=DEFAULT_SYSTEM_PROMPT if system_prompt is None else system_prompt,
+            sampling=sampling,
+            default_source=source,
+            drop_truncated=drop_truncated,
+        )
+        if not in_path.exists():
+            raise HerdsmanError(f"{in_path}: no such file")
+        built = build_teacher(options)
+        with RunStore(store or default_store(out)) as run_store, progress_bar("respond") as (bar, task):
+            report = run_respond(
+                built,
+                run_store,
+                in_path,
+                out,
+                settings,
+                skip_bad=skip_bad,
+                on_total=lambda n: bar.update(task, total=n),
+                on_progress=lambda: bar.advance(task),
+            )
+        console.print(
+            f"wrote {report.written} of {report.instructions} records to {out}; calls: {report.calls.summary()}"
+        )
+        if report.skipped_bad:
+            console.print(f"skipped {report.skipped_bad} malformed input line(s)")
+        if report.truncated:
+            verb = "left out" if drop_truncated else "kept, marked finish_reason=length"
+            console.print(f"{report.truncated} answer(s) cut by --max-tokens ({verb})")
+        if report.failed:
+            error_line(
+                f"{report.failed} instruction(s) have no answer (reasons in {report.failures_path}); "
+                "re-run the same command to retry them"
+            )
+            raise typer.Exit(EXIT_INCOMPLETE)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("demo-run"),
+    quick: Annotated[bool, typer.Option("--quick", help="Fewer seeds and shorter answers.")] = False,
+) -> None:
+    """Run the whole pipeline on the embedded defaults (no network, CPU is enough).
+
+    Example:
+
+      herdsman demo --out demo-run
+    """
+    from herdsman.demo import run_demo
+
+    with user_errors():
+        run_demo(out, quick=quick)
+
+
+def _teacher_options(
+    teacher: str,
+    model: str | None,
+    base_url: str,
+    api_key_env: str,
+    concurrency: int,
+    batch_size: int,
+    rpm: float | None,
+    tpm: float | None,
+    max_retries: int,
+    timeout: float,
+    prices: Path | None,
+) -> TeacherOptions:
+    if teacher not in ("local", "openai"):
+        raise HerdsmanError(f"--teacher: unknown backend '{teacher}' (local or openai)")
+    return TeacherOptions(
+        backend=teacher,  # type: ignore[arg-type]
+        model=model,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        concurrency=concurrency,
+        batch_size=batch_size,
+        rpm=rpm,
+        tpm=tpm,
+        max_retries=max_retries,
+        timeout_s=timeout,
+        prices=prices,
+    )
+
+
+def _sampling(temperature: float, top_p: float, max_tokens: int, seed: int | None) -> SamplingParams:
+    if top_p <= 0:
+        raise HerdsmanError("--top-p must be above 0")
+    return SamplingParams(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    # Nothing is ever fetched from a model hub at run time.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    app(prog_name="herdsman")
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

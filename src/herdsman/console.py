@@ -1,0 +1,44 @@
+"""Terminal output: one-line errors, progress bars, summaries (rich)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+console = Console(stderr=True, highlight=False)
+
+
+def error_line(message: str) -> None:
+    """Print ``error: message`` on one line to stderr (no markup, no wrapping)."""
+    first = " ".join(str(message).split())
+    sys.stderr.write(f"error: {first}\n")
+    sys.stderr.flush()
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[tuple[Progress, int]]:
+    """A progress bar on stderr; yields ``(progress, task_id)`` (set the total later)."""
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+        disable=not console.is_terminal,
+    )
+    with progress:
+        task = progress.add_task(description, total=None)
+        yield progress, task

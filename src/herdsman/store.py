@@ -1,0 +1,281 @@
+"""The run store: durable, idempotent record of every teacher call (SQLite, WAL).
+
+A call is keyed by what determines its answer: teacher backend, model,
+messages and sampling parameters (:func:`call_key`). A result counts only once
+its transaction has committed; a finished (``ok``) result is never
+overwritten, so re-running a stage skips it and no duplicate can appear, even
+after ``kill -9``. Failed calls are stored with their reason and retried on
+the next run.
+
+Durability: WAL with ``synchronous=NORMAL`` survives any process crash
+(``kill -9`` included); ``durability="full"`` (``synchronous=FULL``) also
+survives power loss at some cost in write speed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from herdsman.errors import HerdsmanError
+from herdsman.records import utc_now
+
+SCHEMA_VERSION = 1
+_IN_CHUNK = 500  # keys per "IN (...)" query, well under SQLite's variable limit
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS calls (
+    key               TEXT PRIMARY KEY,
+    stage             TEXT NOT NULL,
+    teacher           TEXT NOT NULL,
+    model             TEXT NOT NULL,
+    status            TEXT NOT NULL CHECK (status IN ('ok', 'error')),
+    text              TEXT,
+    finish_reason     TEXT,
+    prompt_tokens     INTEGER,
+    completion_tokens INTEGER,
+    cost              REAL,
+    error             TEXT,
+    attempts          INTEGER NOT NULL DEFAULT 1,
+    created_at        TEXT NOT NULL,
+    updated_at        TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
+_UPSERT = """
+INSERT INTO calls (key, stage, teacher, model, status, text, finish_reason, prompt_tokens,
+                   completion_tokens, cost, error, attempts, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (key) DO UPDATE SET
+    status = excluded.status, text = excluded.text, finish_reason = excluded.finish_reason,
+    prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens,
+    cost = excluded.cost, error = excluded.error,
+    attempts = calls.attempts + excluded.attempts, updated_at = excluded.updated_at
+WHERE calls.status != 'ok'
+"""
+
+_COLUMNS = (
+    "key, stage, teacher, model, status, text, finish_reason, prompt_tokens, "
+    "completion_tokens, cost, error, attempts, created_at, updated_at"
+)
+
+
+def call_key(
+    teacher: str,
+    model: str,
+    messages: Sequence[dict[str, str]],
+    sampling: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> str:
+    """Derive the key of a teacher call from everything that determines its answer.
+
+    Args:
+        teacher: Backend name (``openai``, ``local``, ...).
+        model: Model name or resolved path.
+        messages: Chat messages (role and content).
+        sampling: Sampling parameters.
+        extra: Anything else that must tell calls apart (e.g. a sample index
+            when the same prompt is deliberately asked several times).
+
+    Returns:
+        A hex SHA-256 digest of a canonical JSON encoding.
+    """
+    payload = {
+        "teacher": teacher,
+        "model": model,
+        "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+        "sampling": {k: v for k, v in sorted(sampling.items()) if v is not None},
+    }
+    if extra:
+        payload["extra"] = extra
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """One teacher call's outcome as stored.
+
+    Attributes:
+        key: The call key.
+        stage: The stage that made the call (``respond``, ``generate``...).
+        teacher: Backend name.
+        model: Model name.
+        status: ``ok`` or ``error``.
+        text: The answer (``ok`` only).
+        finish_reason: ``stop``, ``length`` or what the backend said.
+        prompt_tokens: Prompt tokens used, when known.
+        completion_tokens: Completion tokens used, when known.
+        cost: Money spent on this call (USD), when a price is known.
+        error: Why it failed (``error`` only).
+        attempts: Attempts made, summed over runs.
+    """
+
+    key: str
+    stage: str
+    teacher: str
+    model: str
+    status: Literal["ok", "error"]
+    text: str | None = None
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost: float | None = None
+    error: str | None = None
+    attempts: int = 1
+    created_at: str = ""
+    updated_at: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the call finished with an answer."""
+        return self.status == "ok"
+
+
+@dataclass(frozen=True)
+class UsageTotals:
+    """Totals over stored calls."""
+
+    ok: int
+    errors: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class RunStore:
+    """A crash-safe store of teacher calls in one SQLite file.
+
+    Safe to share between threads of one process (a lock serialises use of the
+    connection) and between processes (WAL, busy timeout).
+
+    Args:
+        path: The SQLite file; its folder is created.
+        durability: ``normal`` (survives process crashes) or ``full`` (also power loss).
+    """
+
+    def __init__(self, path: str | Path, durability: Literal["normal", "full"] = "normal") -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        try:
+            self._conn = sqlite3.connect(
+                self.path, timeout=60.0, check_same_thread=False, isolation_level=None
+            )
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
+            self._conn.execute("PRAGMA busy_timeout=60000")
+            self._conn.executescript(_SCHEMA)
+            self._check_schema()
+        except sqlite3.DatabaseError as exc:
+            raise HerdsmanError(f"{self.path}: not a usable herdsman run store ({exc})") from None
+
+    def _check_schema(self) -> None:
+        row = self._conn.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
+        if row is None:
+            self._conn.execute(
+                "INSERT OR IGNORE INTO meta (name, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+        elif int(row[0]) != SCHEMA_VERSION:
+            raise HerdsmanError(
+                f"{self.path}: run store schema {row[0]}, this herdsman reads {SCHEMA_VERSION}"
+            )
+
+    def close(self) -> None:
+        """Close the connection (committed results are already on disk)."""
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def put_many(self, results: Iterable[CallResult]) -> int:
+        """Store results in one transaction; an ``ok`` already stored is never replaced.
+
+        Returns:
+            The number of rows given.
+        """
+        now = utc_now()
+        rows = [
+            (
+                r.key, r.stage, r.teacher, r.model, r.status, r.text, r.finish_reason,
+                r.prompt_tokens, r.completion_tokens, r.cost, r.error, r.attempts,
+                r.created_at or now, now,
+            )
+            for r in results
+        ]  # fmt: skip
+        if not rows:
+            return 0
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany(_UPSERT, rows)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        return len(rows)
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, CallResult]:
+        """Return the stored results (ok or error) for the given keys."""
+        found: dict[str, CallResult] = {}
+        unique = list(dict.fromkeys(keys))
+        with self._lock:
+            for chunk in _chunks(unique, _IN_CHUNK):
+                marks = ",".join("?" * len(chunk))
+                cursor = self._conn.execute(
+                    f"SELECT {_COLUMNS} FROM calls WHERE key IN ({marks})", tuple(chunk)
+                )
+                for row in cursor:
+                    found[row[0]] = CallResult(*row)
+        return found
+
+    def done_keys(self, keys: Sequence[str]) -> set[str]:
+        """Return which of ``keys`` have an ``ok`` result."""
+        done: set[str] = set()
+        unique = list(dict.fromkeys(keys))
+        with self._lock:
+            for chunk in _chunks(unique, _IN_CHUNK):
+                marks = ",".join("?" * len(chunk))
+                cursor = self._conn.execute(
+                    f"SELECT key FROM calls WHERE status='ok' AND key IN ({marks})", tuple(chunk)
+                )
+                done.update(row[0] for row in cursor)
+        return done
+
+    def get(self, key: str) -> CallResult | None:
+        """Return one stored result, or ``None``."""
+        return self.get_many([key]).get(key)
+
+    def totals(self, stage: str | None = None) -> UsageTotals:
+        """Sum calls, tokens and cost, for one stage or all."""
+        where, args = ("WHERE stage = ?", (stage,)) if stage else ("", ())
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT COALESCE(SUM(status='ok'),0), COALESCE(SUM(status='error'),0), "
+                "COALESCE(SUM(prompt_tokens),0), COALESCE(SUM(completion_tokens),0), "
+                f"COALESCE(SUM(cost),0) FROM calls {where}",
+                args,
+            ).fetchone()
+        return UsageTotals(int(row[0]), int(row[1]), int(row[2]), int(row[3]), float(row[4]))
+
+    def count(self) -> int:
+        """Number of stored calls."""
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0])

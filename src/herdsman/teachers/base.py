@@ -1,0 +1,95 @@
+"""The teacher interface: small and batch-oriented.
+
+A teacher answers a stream of :class:`ChatRequest` and reports each outcome to
+a :class:`ResultSink` as soon as it is known; it never touches the run store.
+The store-aware loop lives in :mod:`herdsman.calls`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from herdsman.records import SamplingParams
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One chat-completion request.
+
+    Attributes:
+        key: The run-store key (see :func:`herdsman.store.call_key`).
+        messages: ``[{"role": ..., "content": ...}, ...]``.
+        sampling: Sampling parameters.
+    """
+
+    key: str
+    messages: tuple[dict[str, str], ...]
+    sampling: SamplingParams
+
+    def prompt_chars(self) -> int:
+        """Characters in all messages (for token estimates)."""
+        return sum(len(m["content"]) for m in self.messages)
+
+
+@dataclass
+class Completion:
+    """The outcome of one request: an answer or a failure reason.
+
+    Attributes:
+        text: The answer, or ``None`` on failure.
+        finish_reason: ``stop``, ``length`` (cut by ``max_tokens``) or the backend's word.
+        prompt_tokens: Prompt tokens, when known.
+        completion_tokens: Completion tokens, when known.
+        error: Why the call failed; ``None`` means success.
+        attempts: How many attempts this outcome took.
+    """
+
+    text: str | None = None
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    error: str | None = None
+    attempts: int = 1
+    cost: float | None = field(default=None)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the call produced an answer."""
+        return self.error is None
+
+
+class ResultSink(Protocol):
+    """Receives outcomes from a teacher, possibly from an event loop thread."""
+
+    def put(self, request: ChatRequest, completion: Completion) -> None:
+        """Accept one outcome."""
+
+    def flush(self) -> None:
+        """Make everything accepted so far durable."""
+
+
+class Teacher(ABC):
+    """A model that answers chat requests.
+
+    Subclasses set :attr:`backend` and :attr:`model` (together they identify
+    the teacher in call keys) and implement :meth:`run`.
+    """
+
+    backend: str = ""
+    model: str = ""
+
+    @abstractmethod
+    def run(self, requests: Iterable[ChatRequest], sink: ResultSink) -> None:
+        """Answer every request, reporting each outcome to ``sink``.
+
+        Requests are consumed lazily, so a caller can stream millions of them.
+        A per-call failure is reported as a :class:`Completion` with ``error``;
+        a failure of the teacher as a whole (bad credentials, missing model)
+        raises :class:`herdsman.errors.TeacherFatalError`.
+        """
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources (model weights, HTTP sessions)."""

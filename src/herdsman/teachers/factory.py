@@ -1,0 +1,67 @@
+"""Teacher options (shared by every command that calls a teacher) and construction."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from herdsman.errors import HerdsmanError
+from herdsman.teachers.base import Teacher
+from herdsman.teachers.pricing import PriceTable
+
+OPENAI_DEFAULT_URL = "https://api.openai.com/v1"
+
+
+class TeacherOptions(BaseModel):
+    """How to reach a teacher. Mirrors the CLI's teacher options (DESIGN.md §3)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["local", "openai"] = "local"
+    model: str | None = None
+    base_url: str = OPENAI_DEFAULT_URL
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = Field(16, ge=1, le=4096)
+    timeout_s: float = Field(120.0, gt=0)
+    max_retries: int = Field(6, ge=0)
+    rpm: float | None = Field(None, gt=0)
+    tpm: float | None = Field(None, gt=0)
+    prices: Path | None = None
+    batch_size: int = Field(16, ge=1)
+    device: str | None = None
+
+
+def build_teacher(options: TeacherOptions) -> Teacher:
+    """Construct the teacher the options describe.
+
+    Raises:
+        HerdsmanError: Missing model name, missing API key for the OpenAI API,
+            or a local model path that does not exist.
+    """
+    if options.backend == "openai":
+        from herdsman.teachers.openai_http import OpenAISettings, OpenAITeacher
+
+        if not options.model:
+            raise HerdsmanError("--model is required with --teacher openai")
+        key = os.environ.get(options.api_key_env) or None
+        if key is None and options.base_url.rstrip("/") == OPENAI_DEFAULT_URL:
+            raise HerdsmanError(
+                f"environment variable {options.api_key_env} is not set "
+                "(the OpenAI API needs a key; use --api-key-env to name another variable)"
+            )
+        settings = OpenAISettings(
+            base_url=options.base_url,
+            concurrency=options.concurrency,
+            timeout_s=options.timeout_s,
+            max_retries=options.max_retries,
+            rpm=options.rpm,
+            tpm=options.tpm,
+        )
+        prices = PriceTable.from_file(options.prices) if options.prices else PriceTable()
+        return OpenAITeacher(options.model, key, settings, prices)
+    from herdsman.teachers.local import LocalTeacher
+
+    return LocalTeacher(options.model, batch_size=options.batch_size, device=options.device)
