@@ -48,23 +48,41 @@ def user_errors() -> Iterator[None]:
 TeacherOpt = Annotated[str, typer.Option("--teacher", help="Backend: local or openai.")]
 ModelOpt = Annotated[
     str | None,
-    typer.Option("--model", help="Model name (openai) or local model folder (local; default: embedded SmolLM2-135M-Instruct)."),
+    typer.Option(
+        "--model",
+        help="Model name (openai) or local model folder (local; default: embedded SmolLM2-135M-Instruct).",
+    ),
 ]
 BaseUrlOpt = Annotated[str, typer.Option("--base-url", help="OpenAI-compatible endpoint.")]
-KeyEnvOpt = Annotated[str, typer.Option("--api-key-env", help="Environment variable holding the API key.")]
+KeyEnvOpt = Annotated[
+    str, typer.Option("--api-key-env", help="Environment variable holding the API key.")
+]
 ConcOpt = Annotated[int, typer.Option("--concurrency", min=1, help="Requests in flight (openai).")]
-BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Prompts per generate() batch (local).")]
+BatchOpt = Annotated[
+    int, typer.Option("--batch-size", min=1, help="Prompts per generate() batch (local).")
+]
 RpmOpt = Annotated[float | None, typer.Option("--rpm", help="Requests-per-minute limit (openai).")]
 TpmOpt = Annotated[float | None, typer.Option("--tpm", help="Tokens-per-minute limit (openai).")]
 RetriesOpt = Annotated[int, typer.Option("--max-retries", min=0, help="Retries per call (openai).")]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds per HTTP request (openai).")]
-PricesOpt = Annotated[Path | None, typer.Option("--prices", help="YAML/JSON price table: model: {input, output} USD per 1M tokens.")]
+PricesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--prices", help="YAML/JSON price table: model: {input, output} USD per 1M tokens."
+    ),
+]
 TempOpt = Annotated[float, typer.Option("--temperature", min=0.0, max=2.0)]
 TopPOpt = Annotated[float, typer.Option("--top-p", min=0.0, max=1.0)]
 MaxTokOpt = Annotated[int, typer.Option("--max-tokens", min=1, help="Completion token limit.")]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Sampling seed.")]
-StoreOpt = Annotated[Path | None, typer.Option("--store", help="Run store (default: OUT's folder/.herdsman/store.sqlite).")]
-SkipBadOpt = Annotated[bool, typer.Option("--skip-bad", help="Skip malformed input lines (counted) instead of stopping.")]
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option("--store", help="Run store (default: OUT's folder/.herdsman/store.sqlite)."),
+]
+SkipBadOpt = Annotated[
+    bool,
+    typer.Option("--skip-bad", help="Skip malformed input lines (counted) instead of stopping."),
+]
 
 
 def default_store(out: Path) -> Path:
@@ -123,9 +141,19 @@ def respond(
     top_p: TopPOpt = 1.0,
     max_tokens: MaxTokOpt = 512,
     seed: SeedOpt = None,
-    system_prompt: Annotated[str | None, typer.Option("--system-prompt", help="System message (default asks for concise answers; '' for none).")] = None,
-    source: Annotated[str, typer.Option("--source", help="instruction_source for records that carry none.")] = "custom",
-    drop_truncated: Annotated[bool, typer.Option("--drop-truncated", help="Leave out answers cut by --max-tokens.")] = False,
+    system_prompt: Annotated[
+        str | None,
+        typer.Option(
+            "--system-prompt",
+            help="System message (default asks for concise answers; '' for none).",
+        ),
+    ] = None,
+    source: Annotated[
+        str, typer.Option("--source", help="instruction_source for records that carry none.")
+    ] = "custom",
+    drop_truncated: Annotated[
+        bool, typer.Option("--drop-truncated", help="Leave out answers cut by --max-tokens.")
+    ] = False,
     store: StoreOpt = None,
     skip_bad: SkipBadOpt = False,
 ) -> None:
@@ -149,7 +177,17 @@ def respond(
 
     with user_errors():
         options = _teacher_options(
-            teacher, model, base_url, api_key_env, concurrency, batch_size, rpm, tpm, max_retries, timeout, prices
+            teacher,
+            model,
+            base_url,
+            api_key_env,
+            concurrency,
+            batch_size,
+            rpm,
+            tpm,
+            max_retries,
+            timeout,
+            prices,
         )
         sampling = _sampling(temperature, top_p, max_tokens, seed)
         settings = RespondSettings(
@@ -161,7 +199,10 @@ def respond(
         if not in_path.exists():
             raise HerdsmanError(f"{in_path}: no such file")
         built = build_teacher(options)
-        with RunStore(store or default_store(out)) as run_store, progress_bar("respond") as (bar, task):
+        with (
+            RunStore(store or default_store(out)) as run_store,
+            progress_bar("respond") as (bar, task),
+        ):
             report = run_respond(
                 built,
                 run_store,
@@ -191,7 +232,9 @@ def respond(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("demo-run"),
-    quick: Annotated[bool, typer.Option("--quick", help="Fewer seeds and shorter answers.")] = False,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Fewer seeds and shorter answers.")
+    ] = False,
 ) -> None:
     """Run the whole pipeline on the embedded defaults (no network, CPU is enough).
 
@@ -221,7 +264,7 @@ def _teacher_options(
     if teacher not in ("local", "openai"):
         raise HerdsmanError(f"--teacher: unknown backend '{teacher}' (local or openai)")
     return TeacherOptions(
-        backend=teacher,  # type: ignore[arg-type]
+        backend=teacher,
         model=model,
         base_url=base_url,
         api_key_env=api_key_env,
@@ -235,7 +278,9 @@ def _teacher_options(
     )
 
 
-def _sampling(temperature: float, top_p: float, max_tokens: int, seed: int | None) -> SamplingParams:
+def _sampling(
+    temperature: float, top_p: float, max_tokens: int, seed: int | None
+) -> SamplingParams:
     if top_p <= 0:
         raise HerdsmanError("--top-p must be above 0")
     return SamplingParams(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)

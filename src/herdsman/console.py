@@ -11,6 +11,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -27,7 +28,7 @@ def error_line(message: str) -> None:
 
 
 @contextmanager
-def progress_bar(description: str) -> Iterator[tuple[Progress, int]]:
+def progress_bar(description: str) -> Iterator[tuple[Progress, TaskID]]:
     """A progress bar on stderr; yields ``(progress, task_id)`` (set the total later)."""
     progress = Progress(
         TextColumn("[bold]{task.description}"),

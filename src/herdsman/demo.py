@@ -39,10 +39,15 @@ def run_demo(out: Path, quick: bool = False) -> Path:
     console.print(f"[1/2] seeds: {len(seeds)} bundled seed tasks -> {seeds_path}")
 
     teacher = LocalTeacher(None, batch_size=8 if quick else 12)
-    settings = RespondSettings(sampling=SamplingParams(temperature=0.0, max_tokens=64 if quick else 160))
+    settings = RespondSettings(
+        sampling=SamplingParams(temperature=0.0, max_tokens=64 if quick else 160)
+    )
     lamini = out / "dataset" / "lamini.jsonl"
     started = time.perf_counter()
-    with RunStore(out / ".herdsman" / "store.sqlite") as store, progress_bar("respond") as (bar, task):
+    with (
+        RunStore(out / ".herdsman" / "store.sqlite") as store,
+        progress_bar("respond") as (bar, task),
+    ):
         report = respond(
             teacher,
             store,

@@ -89,7 +89,7 @@ def converted_folder(alias: str) -> Path:
         lm = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=model.filename)
         # A GGUF-loaded model is flagged as quantised; after dequantisation it
         # is an ordinary model, so drop the flags before saving.
-        lm.hf_quantizer = None
+        lm.hf_quantizer = None  # type: ignore[assignment]
         if hasattr(lm.config, "quantization_config"):
             del lm.config.quantization_config
         lm.save_pretrained(tmp)

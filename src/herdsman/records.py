@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -36,7 +36,7 @@ ORIGINAL_SOURCE = {
 
 def utc_now() -> str:
     """Return the current UTC time as an ISO-8601 string (seconds precision)."""
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 class Record(BaseModel):
@@ -115,7 +115,7 @@ class Instruction(Record):
     instruction: str
     input: str = ""
     instruction_source: str
-    provenance: Provenance = Field(default_factory=Provenance)
+    provenance: Provenance | None = None
 
     @field_validator("instruction")
     @classmethod

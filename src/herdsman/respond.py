@@ -18,8 +18,8 @@ from typing import Any
 from herdsman.calls import CallStats, execute
 from herdsman.errors import InputError
 from herdsman.jsonl import BadLines, iter_json_objects, write_jsonl_atomic
-from herdsman.records import ORIGINAL_SOURCE, Example, Instruction, SamplingParams, utc_now
-from herdsman.store import RunStore, call_key
+from herdsman.records import ORIGINAL_SOURCE, Instruction, SamplingParams, utc_now
+from herdsman.store import CallResult, RunStore, call_key
 from herdsman.teachers.base import ChatRequest, Teacher
 
 #: The paper's teacher was asked for concise answers; so is ours by default.
@@ -34,7 +34,9 @@ class RespondSettings:
     """How instructions are put to the teacher."""
 
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
-    sampling: SamplingParams = field(default_factory=lambda: SamplingParams(temperature=0.0, max_tokens=512))
+    sampling: SamplingParams = field(
+        default_factory=lambda: SamplingParams(temperature=0.0, max_tokens=512)
+    )
     default_source: str = "custom"
     drop_truncated: bool = False
 
@@ -53,8 +55,10 @@ class RespondReport:
     failures_path: Path | None = None
 
 
-def instruction_from_obj(obj: dict[str, Any], path: Path, line: int, default_source: str) -> Instruction:
-    """Read one input object as an :class:`Instruction`.
+def instruction_from_obj(
+    obj: dict[str, Any], path: Path, line: int, default_source: str, stem: str | None = None
+) -> Instruction:
+    """Read one input object as an :class:`Instruction` (``stem``: ``path.stem``, precomputed).
 
     Raises:
         InputError: Missing or empty ``instruction``, or wrongly typed fields.
@@ -71,9 +75,13 @@ def instruction_from_obj(obj: dict[str, Any], path: Path, line: int, default_sou
         extra = ""
     if not isinstance(extra, str):
         raise InputError(str(path), line, "field 'input': expected a string")
-    source = obj.get("instruction_source") or ORIGINAL_SOURCE.get(str(obj.get("source"))) or obj.get("source")
+    source = (
+        obj.get("instruction_source")
+        or ORIGINAL_SOURCE.get(str(obj.get("source")))
+        or obj.get("source")
+    )
     return Instruction(
-        id=str(obj.get("id") or f"{path.stem}:{line}"),
+        id=str(obj.get("id") or f"{stem or path.stem}:{line}"),
         instruction=text,
         input=extra,
         instruction_source=str(source or default_source),
@@ -84,9 +92,10 @@ def read_instructions(
     path: Path, default_source: str, skip_bad: bool, bad: BadLines
 ) -> Iterator[Instruction]:
     """Yield the instructions of a JSONL file in order (see :func:`instruction_from_obj`)."""
+    stem = path.stem
     for line, obj in iter_json_objects(path, skip_bad=skip_bad, bad=bad):
         try:
-            yield instruction_from_obj(obj, path, line, default_source)
+            yield instruction_from_obj(obj, path, line, default_source, stem)
         except InputError as exc:
             if not skip_bad:
                 raise
@@ -101,11 +110,40 @@ def build_messages(instruction: Instruction, system_prompt: str) -> tuple[dict[s
     return (user,)
 
 
-def make_request(teacher: Teacher, instruction: Instruction, settings: RespondSettings) -> ChatRequest:
-    """The keyed request for one instruction."""
+def make_request(
+    teacher: Teacher,
+    instruction: Instruction,
+    settings: RespondSettings,
+    sampling: dict[str, Any] | None = None,
+) -> ChatRequest:
+    """The keyed request for one instruction (``sampling``: ``settings.sampling`` dumped once by the caller)."""
     messages = build_messages(instruction, settings.system_prompt)
-    key = call_key(teacher.backend, teacher.model, messages, settings.sampling.model_dump())
+    key = call_key(
+        teacher.backend, teacher.model, messages, sampling or settings.sampling.model_dump()
+    )
     return ChatRequest(key=key, messages=messages, sampling=settings.sampling)
+
+
+def example_row(instruction: Instruction, result: CallResult) -> dict[str, Any]:
+    """The LaMini record (an :class:`Example` as a dict) for an answered instruction.
+
+    Built as a plain dict: at millions of rows, pydantic round trips cost more
+    than the rest of the output pass together.
+    """
+    row = {
+        "instruction": instruction.prompt_text(),
+        "response": result.text,
+        "instruction_source": instruction.instruction_source,
+        "id": instruction.id,
+        "teacher": result.teacher,
+        "model": result.model,
+        "call_key": result.key,
+        "finish_reason": result.finish_reason,
+        "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens,
+        "created_at": result.created_at or utc_now(),
+    }
+    return {k: v for k, v in row.items() if v is not None}
 
 
 def respond(
@@ -147,32 +185,42 @@ def respond(
     if on_total:
         on_total(total)
 
+    sampling = settings.sampling.model_dump()
+
     def requests() -> Iterator[ChatRequest]:
-        for instruction in read_instructions(in_path, settings.default_source, skip_bad, BadLines()):
-            yield make_request(teacher, instruction, settings)
+        for instruction in read_instructions(
+            in_path, settings.default_source, skip_bad, BadLines()
+        ):
+            yield make_request(teacher, instruction, settings, sampling)
 
     stats = execute(teacher, store, requests(), stage="respond", on_progress=on_progress)
 
     counts = {"written": 0, "failed": 0, "truncated": 0, "dropped": 0}
     failures: list[dict[str, Any]] = []
 
-    def examples() -> Iterator[Example]:
+    def examples() -> Iterator[dict[str, Any]]:
         batch: list[tuple[Instruction, ChatRequest]] = []
-        for instruction in read_instructions(in_path, settings.default_source, skip_bad, BadLines()):
-            batch.append((instruction, make_request(teacher, instruction, settings)))
+        for instruction in read_instructions(
+            in_path, settings.default_source, skip_bad, BadLines()
+        ):
+            batch.append((instruction, make_request(teacher, instruction, settings, sampling)))
             if len(batch) >= LOOKUP_CHUNK:
                 yield from _resolve(batch)
                 batch = []
         yield from _resolve(batch)
 
-    def _resolve(batch: list[tuple[Instruction, ChatRequest]]) -> Iterator[Example]:
+    def _resolve(batch: list[tuple[Instruction, ChatRequest]]) -> Iterator[dict[str, Any]]:
         results = store.get_many([req.key for _, req in batch])
         for instruction, req in batch:
             result = results.get(req.key)
             if result is None or not result.ok or result.text is None:
                 counts["failed"] += 1
                 failures.append(
-                    {"id": instruction.id, "call_key": req.key, "error": result.error if result else "not run"}
+                    {
+                        "id": instruction.id,
+                        "call_key": req.key,
+                        "error": result.error if result else "not run",
+                    }
                 )
                 continue
             if result.finish_reason == "length":
@@ -181,19 +229,7 @@ def respond(
                     counts["dropped"] += 1
                     continue
             counts["written"] += 1
-            yield Example(
-                instruction=instruction.prompt_text(),
-                response=result.text,
-                instruction_source=instruction.instruction_source,
-                id=instruction.id,
-                teacher=result.teacher,
-                model=result.model,
-                call_key=result.key,
-                finish_reason=result.finish_reason,
-                prompt_tokens=result.prompt_tokens,
-                completion_tokens=result.completion_tokens,
-                created_at=result.created_at or utc_now(),
-            )
+            yield example_row(instruction, result)
 
     write_jsonl_atomic(out_path, examples())
     failures_path = out_path.with_name(out_path.name + ".failed.jsonl")

@@ -31,7 +31,9 @@ EOT_MARKERS = ("<|endoftext|>", "</s>")
 FLAN_TASK_FIELDS = ("task_name", "task", "_task_name")
 
 
-def _text(obj: dict[str, Any], name: str, path: Path, line: int | None, required: bool = True) -> str:
+def _text(
+    obj: dict[str, Any], name: str, path: Path, line: int | None, required: bool = True
+) -> str:
     value = obj.get(name)
     if value is None:
         if required:
@@ -97,7 +99,9 @@ def _alpaca(path: Path, skip_bad: bool, bad: BadLines) -> Iterator[Seed]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise InputError(str(path), exc.lineno, f"invalid JSON ({exc.msg} at column {exc.colno})") from None
+        raise InputError(
+            str(path), exc.lineno, f"invalid JSON ({exc.msg} at column {exc.colno})"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(str(path), None, f"cannot read ({exc})") from None
     if not isinstance(data, list):
@@ -152,7 +156,9 @@ def _flan(path: Path, skip_bad: bool, bad: BadLines) -> Iterator[Seed]:
     def build(line: int | None, obj: dict[str, Any]) -> Seed:
         task = next((str(obj[f]) for f in FLAN_TASK_FIELDS if obj.get(f)), "")
         if not task:
-            raise InputError(str(path), line, f"missing task name (one of {', '.join(FLAN_TASK_FIELDS)})")
+            raise InputError(
+                str(path), line, f"missing task name (one of {', '.join(FLAN_TASK_FIELDS)})"
+            )
         return _make_seed(
             path,
             line,
@@ -164,12 +170,16 @@ def _flan(path: Path, skip_bad: bool, bad: BadLines) -> Iterator[Seed]:
         )
 
     if path.is_file():
-        yield from _build_all(iter_json_objects(path, skip_bad=skip_bad, bad=bad), build, skip_bad, bad)
+        yield from _build_all(
+            iter_json_objects(path, skip_bad=skip_bad, bad=bad), build, skip_bad, bad
+        )
         return
     try:
         from datasets import load_from_disk
     except ImportError:
-        raise InputError(str(path), None, "reading a datasets folder needs: pip install datasets") from None
+        raise InputError(
+            str(path), None, "reading a datasets folder needs: pip install datasets"
+        ) from None
     try:
         ds: Any = load_from_disk(str(path))
     except (FileNotFoundError, ValueError) as exc:

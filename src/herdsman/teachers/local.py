@@ -1,7 +1,7 @@
 """Teacher backend running a transformers model in-process (CPU or GPU), batched.
 
 Batching is what makes a local teacher usable: one left-padded batch of 32
-gives about 9× the tokens/s of one prompt at a time on this machine
+gives about 9x the tokens/s of one prompt at a time on this machine
 (``benchmarks/bench_local_batching.py``). Prompts are taken from the stream in
 windows, sorted by length inside a window (less padding), grouped by
 sampling parameters, and generated a batch at a time; each batch's outcomes
@@ -55,7 +55,9 @@ class LocalTeacher(Teacher):
 
     backend = "local"
 
-    def __init__(self, model: str | None = None, batch_size: int = 16, device: str | None = None) -> None:
+    def __init__(
+        self, model: str | None = None, batch_size: int = 16, device: str | None = None
+    ) -> None:
         self.path, self.model = resolve_model_path(model)
         self.batch_size = max(1, batch_size)
         self._device = device
@@ -73,7 +75,9 @@ class LocalTeacher(Teacher):
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
         try:
             tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
-            lm = AutoModelForCausalLM.from_pretrained(self.path, dtype=dtype, local_files_only=True)
+            lm: Any = AutoModelForCausalLM.from_pretrained(
+                self.path, dtype=dtype, local_files_only=True
+            )
         except (OSError, ValueError) as exc:
             raise TeacherFatalError(f"{self.path}: cannot load model ({exc})") from None
         tokenizer.padding_side = "left"
@@ -131,7 +135,9 @@ class LocalTeacher(Teacher):
         tok, lm = self._tokenizer, self._lm
         sampling = batch[0].sampling
         texts = [self.render(r) for r in batch]
-        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self._device)
+        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(
+            self._device
+        )
         eos_ids = _eos_ids(lm, tok)
         kwargs: dict[str, Any] = {
             "max_new_tokens": sampling.max_tokens,
@@ -157,7 +163,11 @@ class LocalTeacher(Teacher):
         for row, n_prompt in zip(out[:, prompt_len:].tolist(), prompt_counts, strict=True):
             cut = next((i for i, t in enumerate(row) if t in eos_ids), None)
             tokens = row if cut is None else row[:cut]
-            finish = "stop" if cut is not None else ("length" if len(row) >= sampling.max_tokens else "stop")
+            finish = (
+                "stop"
+                if cut is not None
+                else ("length" if len(row) >= sampling.max_tokens else "stop")
+            )
             text = tok.decode(tokens, skip_special_tokens=True).strip()
             if not text:
                 results.append(Completion(error="empty answer", finish_reason=finish))

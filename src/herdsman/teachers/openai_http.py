@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import json
 import random
 import time
 from collections.abc import Iterable, Iterator
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import orjson
 
 from herdsman.errors import TeacherFatalError
 from herdsman.teachers.base import ChatRequest, Completion, ResultSink, Teacher
@@ -48,9 +48,9 @@ class OpenAISettings:
     max_retries: int = 6
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
+    retry_after_max_s: float = 600.0
     rpm: float | None = None
     tpm: float | None = None
-    flush_interval_s: float = 0.2
 
 
 class _Retry(Exception):
@@ -89,8 +89,8 @@ def parse_chat_response(body: bytes) -> Completion:
         _Retry: The body is not JSON, or has no usable choice.
     """
     try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
         raise _Retry("malformed JSON in response") from None
     if not isinstance(data, dict):
         raise _Retry("malformed response: not a JSON object")
@@ -103,7 +103,8 @@ def parse_chat_response(body: bytes) -> Completion:
     finish = choice.get("finish_reason")
     if not isinstance(text, str) or not text.strip():
         raise _Retry(f"empty answer in response (finish_reason={finish})")
-    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    raw_usage = data.get("usage")
+    usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
     return Completion(
         text=text,
         finish_reason=str(finish) if finish is not None else None,
@@ -171,13 +172,6 @@ class OpenAITeacher(Teacher):
         tpm = RateBucket(s.tpm) if s.tpm else None
         connector = aiohttp.TCPConnector(limit=s.concurrency, limit_per_host=s.concurrency)
         timeout = aiohttp.ClientTimeout(total=s.timeout_s)
-        stop = asyncio.Event()
-
-        async def flusher() -> None:
-            while not stop.is_set():
-                await asyncio.sleep(s.flush_interval_s)
-                sink.flush()
-
         async with aiohttp.ClientSession(
             connector=connector, timeout=timeout, headers=headers
         ) as session:
@@ -187,7 +181,6 @@ class OpenAITeacher(Teacher):
                     completion = await self._call(session, request, rpm, tpm)
                     sink.put(request, completion)
 
-            flush_task = asyncio.create_task(flusher())
             try:
                 async with asyncio.TaskGroup() as group:
                     for _ in range(s.concurrency):
@@ -196,8 +189,6 @@ class OpenAITeacher(Teacher):
                 fatal = [e for e in eg.exceptions if isinstance(e, TeacherFatalError)]
                 raise (fatal[0] if fatal else eg.exceptions[0]) from None
             finally:
-                stop.set()
-                flush_task.cancel()
                 sink.flush()
 
     async def _call(
@@ -208,20 +199,19 @@ class OpenAITeacher(Teacher):
         tpm: RateBucket | None,
     ) -> Completion:
         s = self.settings
-        body = json.dumps(self.payload(request), ensure_ascii=False).encode("utf-8")
+        body = orjson.dumps(self.payload(request))
         estimate = request.prompt_chars() / 4 + request.sampling.max_tokens
         last_reason = ""
         for attempt in range(1, s.max_retries + 2):
             if rpm:
                 await rpm.acquire(1)
-            if tpm:
-                await tpm.acquire(estimate)
+            taken = await tpm.acquire(estimate) if tpm else 0.0
             try:
                 completion = await self._attempt(session, body)
             except _Retry as exc:
                 last_reason = exc.reason
                 if tpm:
-                    tpm.settle(-estimate)
+                    tpm.settle(-taken)
                 if attempt > s.max_retries:
                     break
                 await asyncio.sleep(self._delay(attempt, exc.retry_after))
@@ -230,7 +220,7 @@ class OpenAITeacher(Teacher):
                 return Completion(error=str(exc), attempts=attempt)
             if tpm:
                 used = (completion.prompt_tokens or 0) + (completion.completion_tokens or 0)
-                tpm.settle(used - estimate if used else 0)
+                tpm.settle(used - taken if used else 0.0)
             completion.attempts = attempt
             completion.cost = self.prices.cost(
                 self.model, completion.prompt_tokens, completion.completion_tokens
@@ -241,7 +231,9 @@ class OpenAITeacher(Teacher):
                 f"{self.url}: {last_reason} (after {s.max_retries + 1} attempts); "
                 "finished calls are saved, re-run to resume"
             )
-        return Completion(error=f"{last_reason} (after {s.max_retries + 1} attempts)", attempts=s.max_retries + 1)
+        return Completion(
+            error=f"{last_reason} (after {s.max_retries + 1} attempts)", attempts=s.max_retries + 1
+        )
 
     async def _attempt(self, session: aiohttp.ClientSession, body: bytes) -> Completion:
         try:
@@ -251,14 +243,18 @@ class OpenAITeacher(Teacher):
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
         except aiohttp.ClientConnectorError as exc:
             raise _Retry(f"cannot connect ({exc.os_error.strerror or exc.os_error})") from None
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise _Retry(f"request failed ({type(exc).__name__})") from None
         if status == 200:
             return parse_chat_response(payload)
         detail = _error_detail(payload)
         if status in FATAL_STATUSES:
             what = FATAL_STATUSES[status]
-            hint = " (check the API key variable)" if status in (401, 403) else " (check --model and --base-url)"
+            hint = (
+                " (check the API key variable)"
+                if status in (401, 403)
+                else " (check --model and --base-url)"
+            )
             raise TeacherFatalError(f"{self.url}: {what}, HTTP {status}{detail}{hint}")
         if status in RETRY_STATUSES:
             raise _Retry(f"HTTP {status}{detail}", retry_after if status in (429, 503) else None)
@@ -268,16 +264,16 @@ class OpenAITeacher(Teacher):
         s = self.settings
         backoff = random.uniform(0, min(s.backoff_max_s, s.backoff_base_s * 2 ** (attempt - 1)))
         if retry_after is not None:
-            return min(s.backoff_max_s * 5, retry_after) + random.uniform(0, 0.1 * s.backoff_base_s)
+            return min(s.retry_after_max_s, retry_after) + random.uniform(0, 0.1 * s.backoff_base_s)
         return backoff
 
 
 def _error_detail(payload: bytes) -> str:
     """A short reason from an error body (OpenAI's ``{"error": {"message": ...}}``)."""
     try:
-        data = json.loads(payload)
+        data = orjson.loads(payload)
         message = data.get("error", {}).get("message") if isinstance(data, dict) else None
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+    except (orjson.JSONDecodeError, AttributeError):
         message = None
     if not message:
         return ""

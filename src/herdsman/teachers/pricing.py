@@ -36,10 +36,14 @@ class PriceTable:
         """Price of ``model``; a dated variant (``gpt-4o-2024-08-06``) falls back to its family."""
         if model in self.prices:
             return self.prices[model]
-        best = max((name for name in self.prices if model.startswith(name + "-")), key=len, default=None)
+        best = max(
+            (name for name in self.prices if model.startswith(name + "-")), key=len, default=None
+        )
         return self.prices[best] if best else None
 
-    def cost(self, model: str, prompt_tokens: int | None, completion_tokens: int | None) -> float | None:
+    def cost(
+        self, model: str, prompt_tokens: int | None, completion_tokens: int | None
+    ) -> float | None:
         """USD for one call, or ``None`` when the model has no price."""
         price = self.lookup(model)
         if price is None:

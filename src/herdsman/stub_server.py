@@ -1,0 +1,188 @@
+"""A deterministic OpenAI-compatible chat server with fault injection.
+
+For dry runs of a pipeline without spending money, and for herdsman's own
+tests and benchmarks (a real HTTP server on loopback, not a mocked client).
+
+The answer to a request is ``"echo: " + <last user message>``. Markers inside
+the user message inject faults, counted per distinct message:
+
+- ``[[429:N]]`` / ``[[503:N]]``: the first N requests get that status with ``Retry-After: 1``
+- ``[[500:N]]``: the first N requests get HTTP 500
+- ``[[badjson:N]]``: the first N responses are not JSON
+- ``[[empty:N]]``: the first N responses have ``choices: []``
+- ``[[always500]]``: always HTTP 500; ``[[400]]``: always HTTP 400
+- ``[[length]]``: answer with ``finish_reason: "length"``
+
+Run: ``python -m herdsman.stub_server --port 0 [--delay 0.1] [--api-key KEY]``;
+it prints ``PORT <n>`` once listening. ``GET /stats`` returns request counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import threading
+from collections import Counter
+from typing import Any
+
+from aiohttp import web
+
+MARKER = re.compile(r"\[\[(\w+)(?::(\d+))?\]\]")
+
+
+def echo_answer(user_content: str) -> str:
+    """The answer the stub gives to a user message."""
+    return "echo: " + user_content
+
+
+class StubState:
+    """Counters shared by the handlers."""
+
+    def __init__(self, delay: float, api_key: str | None) -> None:
+        self.delay = delay
+        self.api_key = api_key
+        self.requests = 0
+        self.by_content: Counter[str] = Counter()
+
+
+STATE: web.AppKey[StubState] = web.AppKey("state", StubState)
+
+
+async def _chat(request: web.Request) -> web.Response:
+    state: StubState = request.app[STATE]
+    state.requests += 1
+    if (
+        state.api_key is not None
+        and request.headers.get("Authorization") != f"Bearer {state.api_key}"
+    ):
+        return web.json_response({"error": {"message": "Incorrect API key provided"}}, status=401)
+    body: dict[str, Any] = await request.json()
+    messages = body.get("messages") or []
+    user = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
+    state.by_content[user] += 1
+    seen = state.by_content[user]
+    if state.delay:
+        await asyncio.sleep(state.delay)
+    for name, count in MARKER.findall(user):
+        n = int(count) if count else 0
+        if name in ("429", "503") and seen <= n:
+            return web.json_response(
+                {"error": {"message": "Rate limit reached"}},
+                status=int(name),
+                headers={"Retry-After": "1"},
+            )
+        if name == "500" and seen <= n:
+            return web.json_response({"error": {"message": "server error"}}, status=500)
+        if name == "always500":
+            return web.json_response({"error": {"message": "server error"}}, status=500)
+        if name == "400":
+            return web.json_response({"error": {"message": "context length exceeded"}}, status=400)
+        if name == "badjson" and seen <= n:
+            return web.Response(text='{"choices": [ {"message": ', content_type="application/json")
+        if name == "empty" and seen <= n:
+            return web.json_response({"id": "x", "choices": [], "usage": {}})
+    finish = "length" if "[[length]]" in user else "stop"
+    answer = echo_answer(user)
+    return web.json_response(
+        {
+            "id": f"chatcmpl-{state.requests}",
+            "object": "chat.completion",
+            "model": body.get("model"),
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": answer},
+                    "finish_reason": finish,
+                }
+            ],
+            "usage": {
+                "prompt_tokens": sum(len(m.get("content", "").split()) for m in messages),
+                "completion_tokens": len(answer.split()),
+            },
+        }
+    )
+
+
+async def _stats(request: web.Request) -> web.Response:
+    state: StubState = request.app[STATE]
+    return web.json_response({"requests": state.requests, "by_content": dict(state.by_content)})
+
+
+def make_app(delay: float = 0.0, api_key: str | None = None) -> web.Application:
+    """The stub server's aiohttp application."""
+    app = web.Application()
+    app[STATE] = StubState(delay, api_key)
+    app.router.add_post("/v1/chat/completions", _chat)
+    app.router.add_get("/stats", _stats)
+    return app
+
+
+class StubServer:
+    """Runs the stub on 127.0.0.1 in a background thread (a context manager).
+
+    Attributes:
+        port: The port it listens on (chosen by the OS).
+        url: Base URL to pass as ``--base-url``.
+    """
+
+    def __init__(self, delay: float = 0.0, api_key: str | None = None) -> None:
+        self.app = make_app(delay, api_key)
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def state(self) -> StubState:
+        state: StubState = self.app[STATE]
+        return state
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._runner = web.AppRunner(self.app, access_log=None)
+        self._loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        self._loop.run_until_complete(site.start())
+        self.port = self._runner.addresses[0][1]
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(self._runner.cleanup())
+
+    def __enter__(self) -> StubServer:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+def main() -> None:
+    """Run the stub in the foreground until killed."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--api-key", default=None)
+    args = parser.parse_args()
+
+    async def serve() -> None:
+        runner = web.AppRunner(make_app(args.delay, args.api_key), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, args.host, args.port, backlog=1024)
+        await site.start()
+        print(f"PORT {runner.addresses[0][1]}", flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()
