@@ -327,3 +327,33 @@ def test_cli_respond_user_errors(tmp_path: Path) -> None:
 
 def test_default_system_prompt_asks_for_concise_answers() -> None:
     assert "concise" in DEFAULT_SYSTEM_PROMPT
+
+
+def test_records_carry_provenance_and_validate_as_examples(
+    stub: StubServer, tmp_path: Path
+) -> None:
+    from herdsman.records import Example
+
+    rows = [
+        {"instruction": "Q1", "seed_ids": ["s1", "s2", "s3"], "topics": ["Jazz"]},
+        {"instruction": "Q2", "provenance": {"seed_ids": ["s4"]}},
+    ]
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    settings = RespondSettings(sampling=SamplingParams(temperature=0.5, max_tokens=9, seed=1))
+    with RunStore(tmp_path / "store.sqlite") as store:
+        respond(teacher(stub.url), store, src, tmp_path / "out.jsonl", settings)
+    out = [Example.model_validate(r) for r in read_jsonl(tmp_path / "out.jsonl")]
+    assert out[0].seed_ids == ["s1", "s2", "s3"] and out[0].topics == ["Jazz"]
+    assert out[1].seed_ids == ["s4"] and out[1].topics is None
+    assert out[0].sampling == settings.sampling
+    assert out[0].prompt_hash and out[0].prompt_hash != out[1].prompt_hash
+    assert out[0].created_at and out[0].call_key
+
+
+def test_wrongly_typed_provenance_is_an_input_error(stub: StubServer, tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", [{"instruction": "Q", "topics": "Jazz"}])
+    with (
+        RunStore(tmp_path / "store.sqlite") as store,
+        pytest.raises(InputError, match=r"in.jsonl:1: field 'topics'"),
+    ):
+        respond(teacher(stub.url), store, src, tmp_path / "out.jsonl")

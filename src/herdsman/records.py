@@ -143,6 +143,8 @@ class Example(Record):
     teacher: str | None = None
     model: str | None = None
     call_key: str | None = None
+    prompt_hash: str | None = None
+    sampling: SamplingParams | None = None
     finish_reason: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None

@@ -10,15 +10,18 @@ never half-written.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from herdsman.calls import CallStats, execute
 from herdsman.errors import InputError
 from herdsman.jsonl import BadLines, iter_json_objects, write_jsonl_atomic
-from herdsman.records import ORIGINAL_SOURCE, Instruction, SamplingParams, utc_now
+from herdsman.records import ORIGINAL_SOURCE, Instruction, Provenance, SamplingParams, utc_now
 from herdsman.store import CallResult, RunStore, call_key
 from herdsman.teachers.base import ChatRequest, Teacher
 
@@ -85,7 +88,24 @@ def instruction_from_obj(
         instruction=text,
         input=extra,
         instruction_source=str(source or default_source),
+        provenance=_carried_provenance(obj, path, line),
     )
+
+
+def _carried_provenance(obj: dict[str, Any], path: Path, line: int) -> Provenance | None:
+    """Seed ids and topics an upstream stage recorded (top level or under ``provenance``)."""
+    raw = obj.get("provenance")
+    nested: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    seed_ids = obj.get("seed_ids", nested.get("seed_ids"))
+    topics = obj.get("topics", nested.get("topics"))
+    if seed_ids is None and topics is None:
+        return None
+    for name, value in (("seed_ids", seed_ids), ("topics", topics)):
+        if value is not None and not (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)
+        ):
+            raise InputError(str(path), line, f"field '{name}': expected a list of strings")
+    return Provenance(seed_ids=seed_ids, topics=topics)
 
 
 def read_instructions(
@@ -124,12 +144,23 @@ def make_request(
     return ChatRequest(key=key, messages=messages, sampling=settings.sampling)
 
 
-def example_row(instruction: Instruction, result: CallResult) -> dict[str, Any]:
+def prompt_hash(messages: tuple[dict[str, str], ...]) -> str:
+    """A short hash of the prompt alone (same prompt, any teacher or sampling)."""
+    return hashlib.sha256(orjson.dumps(messages)).hexdigest()[:16]
+
+
+def example_row(
+    instruction: Instruction,
+    messages: tuple[dict[str, str], ...],
+    result: CallResult,
+    sampling: dict[str, Any],
+) -> dict[str, Any]:
     """The LaMini record (an :class:`Example` as a dict) for an answered instruction.
 
     Built as a plain dict: at millions of rows, pydantic round trips cost more
     than the rest of the output pass together.
     """
+    carried = instruction.provenance
     row = {
         "instruction": instruction.prompt_text(),
         "response": result.text,
@@ -138,9 +169,13 @@ def example_row(instruction: Instruction, result: CallResult) -> dict[str, Any]:
         "teacher": result.teacher,
         "model": result.model,
         "call_key": result.key,
+        "prompt_hash": prompt_hash(messages),
+        "sampling": sampling,
         "finish_reason": result.finish_reason,
         "prompt_tokens": result.prompt_tokens,
         "completion_tokens": result.completion_tokens,
+        "seed_ids": carried.seed_ids if carried else None,
+        "topics": carried.topics if carried else None,
         "created_at": result.created_at or utc_now(),
     }
     return {k: v for k, v in row.items() if v is not None}
@@ -186,12 +221,18 @@ def respond(
         on_total(total)
 
     sampling = settings.sampling.model_dump()
+    sampling_shown = {k: v for k, v in sampling.items() if v is not None}
+    # Keys in input order, 32 raw bytes each (80 MB for 2.5M instructions), so
+    # the output pass need not rebuild every request.
+    digests = bytearray()
 
     def requests() -> Iterator[ChatRequest]:
         for instruction in read_instructions(
             in_path, settings.default_source, skip_bad, BadLines()
         ):
-            yield make_request(teacher, instruction, settings, sampling)
+            request = make_request(teacher, instruction, settings, sampling)
+            digests.extend(bytes.fromhex(request.key))
+            yield request
 
     stats = execute(teacher, store, requests(), stage="respond", on_progress=on_progress)
 
@@ -199,29 +240,23 @@ def respond(
     failures: list[dict[str, Any]] = []
 
     def examples() -> Iterator[dict[str, Any]]:
-        batch: list[tuple[Instruction, ChatRequest]] = []
-        for instruction in read_instructions(
-            in_path, settings.default_source, skip_bad, BadLines()
-        ):
-            batch.append((instruction, make_request(teacher, instruction, settings, sampling)))
+        batch: list[tuple[Instruction, str]] = []
+        instructions = read_instructions(in_path, settings.default_source, skip_bad, BadLines())
+        for index, instruction in enumerate(instructions):
+            batch.append((instruction, digests[index * 32 : index * 32 + 32].hex()))
             if len(batch) >= LOOKUP_CHUNK:
-                yield from _resolve(batch)
+                yield from resolve(batch)
                 batch = []
-        yield from _resolve(batch)
+        yield from resolve(batch)
 
-    def _resolve(batch: list[tuple[Instruction, ChatRequest]]) -> Iterator[dict[str, Any]]:
-        results = store.get_many([req.key for _, req in batch])
-        for instruction, req in batch:
-            result = results.get(req.key)
+    def resolve(batch: list[tuple[Instruction, str]]) -> Iterator[dict[str, Any]]:
+        results = store.get_many([key for _, key in batch])
+        for instruction, key in batch:
+            result = results.get(key)
             if result is None or not result.ok or result.text is None:
                 counts["failed"] += 1
-                failures.append(
-                    {
-                        "id": instruction.id,
-                        "call_key": req.key,
-                        "error": result.error if result else "not run",
-                    }
-                )
+                error = result.error if result else "not run"
+                failures.append({"id": instruction.id, "call_key": key, "error": error})
                 continue
             if result.finish_reason == "length":
                 counts["truncated"] += 1
@@ -229,7 +264,8 @@ def respond(
                     counts["dropped"] += 1
                     continue
             counts["written"] += 1
-            yield example_row(instruction, result)
+            messages = build_messages(instruction, settings.system_prompt)
+            yield example_row(instruction, messages, result, sampling_shown)
 
     write_jsonl_atomic(out_path, examples())
     failures_path = out_path.with_name(out_path.name + ".failed.jsonl")
