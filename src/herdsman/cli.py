@@ -230,6 +230,248 @@ def respond(
 
 
 @app.command()
+def topics(
+    dump: Annotated[
+        Path,
+        typer.Argument(
+            metavar="DUMP", help="MediaWiki category table dump (.sql, .sql.gz, .sql.bz2)."
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("-o", "--out", help="Output: one topic per line, most pages first.")
+    ],
+    max_words: Annotated[
+        int, typer.Option("--max-words", min=1, help="Keep titles of at most this many words.")
+    ] = 2,
+    min_subcats: Annotated[
+        int,
+        typer.Option(
+            "--min-subcats", min=0, help="Keep categories with at least this many subcategories."
+        ),
+    ] = 11,
+    min_pages: Annotated[
+        int,
+        typer.Option("--min-pages", min=0, help="Keep categories with at least this many pages."),
+    ] = 51,
+    skip_bad: Annotated[
+        bool,
+        typer.Option("--skip-bad", help="Skip malformed tuples (counted) instead of stopping."),
+    ] = False,
+) -> None:
+    """Filter Wikipedia's category list to common topics (the paper's topic-guided generation).
+
+    Defaults are the paper's: fewer than 3 words, more than 10 subcategories,
+    more than 50 pages (bounds are inclusive, on the raw cat_subcats / cat_pages).
+
+    Example:
+
+      herdsman topics enwiki-latest-category.sql.gz -o topics.txt
+    """
+    from herdsman.topics import TopicFilter, read_topics, write_topics
+
+    with user_errors():
+        found, stats = read_topics(
+            dump, TopicFilter(max_words, min_subcats, min_pages), skip_bad=skip_bad
+        )
+        write_topics(out, found)
+        console.print(
+            f"wrote {stats.kept} topics to {out} from {stats.rows:,} categories in {stats.statements} INSERT statements"
+        )
+        if stats.malformed:
+            console.print(
+                f"skipped {stats.malformed} malformed tuple(s), first at {stats.malformed_examples[0]}"
+            )
+
+
+@app.command()
+def dedup(
+    in_path: Annotated[
+        Path, typer.Argument(metavar="IN.jsonl", help="Records with an instruction field.")
+    ],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Kept records, in input order.")],
+    threshold: Annotated[
+        float,
+        typer.Option("--threshold", min=0.01, max=0.99, help="Drop when ROUGE-L F is above this."),
+    ] = 0.7,
+    field_name: Annotated[
+        str, typer.Option("--field", help="Field holding the text to compare.")
+    ] = "instruction",
+    dropped: Annotated[
+        Path | None,
+        typer.Option("--dropped", help="Also write dropped records with reason and match."),
+    ] = None,
+    skip_bad: SkipBadOpt = False,
+) -> None:
+    """Drop exact, then near duplicates (Self-Instruct's ROUGE-L rule), keeping input order.
+
+    Same decisions as comparing every pair, in near-linear time.
+
+    Example:
+
+      herdsman dedup generated.jsonl -o unique.jsonl --threshold 0.7 --dropped dropped.jsonl
+    """
+    from herdsman.dedup_file import dedup_file
+
+    with user_errors():
+        stats = dedup_file(in_path, out, threshold, field_name, dropped, skip_bad=skip_bad)
+        console.print(
+            f"kept {stats.kept} of {stats.total} records -> {out} "
+            f"({stats.exact} exact and {stats.near} near duplicates dropped)"
+        )
+
+
+@app.command()
+def generate(
+    strategy: Annotated[
+        str, typer.Option("--strategy", help="example (seed-guided) or topic (topic-guided).")
+    ],
+    seeds_path: Annotated[
+        Path, typer.Option("--seeds", help="Seeds JSONL (output of herdsman seeds).")
+    ],
+    n: Annotated[int, typer.Option("-n", min=1, help="New instructions to keep.")],
+    out: Annotated[
+        Path, typer.Option("-o", "--out", help="Output JSONL of generated instructions.")
+    ],
+    topics_path: Annotated[
+        Path | None, typer.Option("--topics", help="Topics file, one per line (topic strategy).")
+    ] = None,
+    examples: Annotated[
+        int, typer.Option("--examples", min=1, help="Seed examples per prompt.")
+    ] = 3,
+    per_call: Annotated[
+        int | None,
+        typer.Option(
+            "--per-call",
+            min=1,
+            help="Instructions asked per call (default 20; 10 for P3/FLAN seeds).",
+        ),
+    ] = None,
+    topics_per_prompt: Annotated[int, typer.Option("--topics-per-prompt", min=1)] = 3,
+    template: Annotated[
+        Path | None, typer.Option("--template", help="YAML/JSON overriding the prompt templates.")
+    ] = None,
+    random_seed: Annotated[
+        int, typer.Option("--random-seed", help="Seed for sampling examples and topics.")
+    ] = 42,
+    max_calls: Annotated[
+        int | None, typer.Option("--max-calls", min=1, help="Give up after this many calls.")
+    ] = None,
+    threshold: Annotated[
+        float,
+        typer.Option("--threshold", min=0.01, max=0.99, help="Near-duplicate ROUGE-L threshold."),
+    ] = 0.7,
+    no_filter: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--no-filter",
+            help="Switch a filter off: too_short, too_long, unsuitable, program, punctuation, non_english.",
+        ),
+    ] = None,
+    teacher: TeacherOpt = "local",
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = OPENAI_DEFAULT_URL,
+    api_key_env: KeyEnvOpt = "OPENAI_API_KEY",
+    concurrency: ConcOpt = 16,
+    batch_size: BatchOpt = 16,
+    rpm: RpmOpt = None,
+    tpm: TpmOpt = None,
+    max_retries: RetriesOpt = 6,
+    timeout: TimeoutOpt = 120.0,
+    prices: PricesOpt = None,
+    temperature: TempOpt = 0.7,
+    top_p: TopPOpt = 0.95,
+    max_tokens: MaxTokOpt = 1024,
+    seed: SeedOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Generate new instructions with the teacher until N are kept after filtering and dedup.
+
+    Resumable: the same command after a crash replays finished calls from the run store.
+
+    Examples:
+
+      herdsman generate --strategy example --seeds seeds.jsonl -n 1000 -o gen.jsonl --teacher openai --model gpt-4o-mini
+
+      herdsman generate --strategy topic --seeds seeds.jsonl --topics topics.txt -n 1000 -o topic.jsonl
+    """
+    from herdsman.filters import FilterConfig
+    from herdsman.generate import GenerateSettings
+    from herdsman.generate import generate as run_generate
+    from herdsman.prompts import Planner, PromptTemplate
+    from herdsman.store import RunStore
+    from herdsman.teachers.factory import build_teacher
+    from herdsman.topics import load_topic_list
+
+    with user_errors():
+        options = _teacher_options(
+            teacher,
+            model,
+            base_url,
+            api_key_env,
+            concurrency,
+            batch_size,
+            rpm,
+            tpm,
+            max_retries,
+            timeout,
+            prices,
+        )
+        sampling = _sampling(temperature, top_p, max_tokens, seed)
+        try:
+            filters = FilterConfig().without(no_filter or [])
+        except ValueError as exc:
+            raise HerdsmanError(f"--no-filter: {exc}") from None
+        seed_list = list(load_seeds(seeds_path, "auto"))
+        topic_list = load_topic_list(topics_path) if topics_path else None
+        planner = Planner(
+            strategy,
+            seed_list,
+            PromptTemplate.from_file(template) if template else None,
+            topic_list,
+            n_examples=examples,
+            per_call=per_call,
+            topics_per_prompt=topics_per_prompt,
+            seed=random_seed,
+        )
+        if planner.skipped_subsets:
+            console.print(
+                f"note: {len(planner.skipped_subsets)} subset(s) have fewer than {examples} seeds and are not used"
+            )
+        wave = concurrency if teacher == "openai" else batch_size
+        settings = GenerateSettings(
+            n=n,
+            sampling=sampling,
+            wave=wave,
+            max_calls=max_calls,
+            threshold=threshold,
+            filters=filters,
+        )
+        built = build_teacher(options)
+        with (
+            RunStore(store or default_store(out)) as run_store,
+            progress_bar(f"generate ({strategy})") as (bar, task),
+        ):
+            bar.update(task, total=n)
+            report = run_generate(
+                built,
+                run_store,
+                planner,
+                settings,
+                out,
+                on_progress=lambda k: bar.update(task, completed=k),
+            )
+        for line in report.lines():
+            console.print(line)
+        console.print(f"wrote {report.kept} instructions to {out}")
+        if not report.reached:
+            error_line(
+                f"kept {report.kept} of {n} after {report.calls} calls (budget {settings.call_budget()}); "
+                "raise --max-calls, or use a stronger teacher"
+            )
+            raise typer.Exit(EXIT_INCOMPLETE)
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("demo-run"),
     quick: Annotated[

@@ -127,6 +127,22 @@ def validate_record(model: type[M], obj: dict[str, Any], path: str | Path, line:
         raise InputError(str(path), line, describe_validation_error(exc)) from None
 
 
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write a text file atomically (temp file, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
 def write_jsonl_atomic(path: str | Path, rows: Iterable[dict[str, Any] | BaseModel]) -> int:
     """Write rows as JSONL to ``path`` atomically (temp file, fsync, rename).
 

@@ -3,7 +3,10 @@
 For dry runs of a pipeline without spending money, and for herdsman's own
 tests and benchmarks (a real HTTP server on loopback, not a mocked client).
 
-The answer to a request is ``"echo: " + <last user message>``. Markers inside
+The answer to a request is ``"echo: " + <last user message>``; a generation
+prompt ("Generate N diverse examples ...") gets N ``<example>`` items made of
+words drawn deterministically from the prompt's hash, or a refusal when the
+server runs with ``refuse_generation``. Markers inside
 the user message inject faults, counted per distinct message:
 
 - ``[[429:N]]`` / ``[[503:N]]``: the first N requests get that status with ``Retry-After: 1``
@@ -31,17 +34,42 @@ from aiohttp import web
 MARKER = re.compile(r"\[\[(\w+)(?::(\d+))?\]\]")
 
 
+_GENERATE = re.compile(r"Generate (\d+) diverse examples")
+_WORDS = ["explain", "describe", "compare", "list", "suggest", "summarize", "write", "plan", "classify", "translate", "rank", "outline", "river", "mountain", "budget", "recipe", "poem", "letter", "story", "garden", "planet", "engine", "market", "language", "history", "music", "festival", "bridge", "forest", "ocean", "desert", "city", "village", "museum", "library", "hospital", "school", "train", "coffee", "bicycle", "camera", "winter", "summer", "dragon", "robot", "violin", "castle", "island", "volcano", "galaxy", "theory", "habit", "ritual", "puzzle", "treaty", "harvest", "lantern", "compass", "journal", "orchard", "glacier", "meadow", "canyon"]
+
+
 def echo_answer(user_content: str) -> str:
-    """The answer the stub gives to a user message."""
+    """The answer the stub gives to a (non-generation) user message."""
     return "echo: " + user_content
+
+
+def generation_reply(user_content: str, refuse: bool = False) -> str | None:
+    """The stub's reply to a generation prompt, or ``None`` if it is not one."""
+    match = _GENERATE.search(user_content)
+    if not match:
+        return None
+    if refuse:
+        return "I'm sorry, but I can't help with that request."
+    import hashlib
+    import random
+
+    rng = random.Random(hashlib.sha256(user_content.encode()).hexdigest())
+    items = []
+    for _ in range(int(match.group(1))):
+        words = rng.sample(_WORDS, 9)
+        items.append(
+            f"<example>{words[0].capitalize()} the {' '.join(words[1:])} for a curious reader.</example>"
+        )
+    return "Here are the examples:\n" + "\n".join(items)
 
 
 class StubState:
     """Counters shared by the handlers."""
 
-    def __init__(self, delay: float, api_key: str | None) -> None:
+    def __init__(self, delay: float, api_key: str | None, refuse_generation: bool = False) -> None:
         self.delay = delay
         self.api_key = api_key
+        self.refuse_generation = refuse_generation
         self.requests = 0
         self.by_content: Counter[str] = Counter()
 
@@ -83,7 +111,7 @@ async def _chat(request: web.Request) -> web.Response:
         if name == "empty" and seen <= n:
             return web.json_response({"id": "x", "choices": [], "usage": {}})
     finish = "length" if "[[length]]" in user else "stop"
-    answer = echo_answer(user)
+    answer = generation_reply(user, state.refuse_generation) or echo_answer(user)
     return web.json_response(
         {
             "id": f"chatcmpl-{state.requests}",
@@ -109,10 +137,12 @@ async def _stats(request: web.Request) -> web.Response:
     return web.json_response({"requests": state.requests, "by_content": dict(state.by_content)})
 
 
-def make_app(delay: float = 0.0, api_key: str | None = None) -> web.Application:
+def make_app(
+    delay: float = 0.0, api_key: str | None = None, refuse_generation: bool = False
+) -> web.Application:
     """The stub server's aiohttp application."""
     app = web.Application()
-    app[STATE] = StubState(delay, api_key)
+    app[STATE] = StubState(delay, api_key, refuse_generation)
     app.router.add_post("/v1/chat/completions", _chat)
     app.router.add_get("/stats", _stats)
     return app
@@ -126,8 +156,10 @@ class StubServer:
         url: Base URL to pass as ``--base-url``.
     """
 
-    def __init__(self, delay: float = 0.0, api_key: str | None = None) -> None:
-        self.app = make_app(delay, api_key)
+    def __init__(
+        self, delay: float = 0.0, api_key: str | None = None, refuse_generation: bool = False
+    ) -> None:
+        self.app = make_app(delay, api_key, refuse_generation)
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
