@@ -35,8 +35,11 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)
+	$(PY) -m pip install --quiet mwsql  # the baseline bench_topics compares against
 	$(PY) benchmarks/bench_respond_openai.py
 	$(PY) benchmarks/bench_local_batching.py
+	$(PY) benchmarks/bench_dedup.py
+	$(PY) benchmarks/bench_topics.py
 
 clean:
 	rm -rf $(VENV) demo-run .pytest_cache .mypy_cache .ruff_cache

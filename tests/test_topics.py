@@ -59,8 +59,8 @@ def test_bounds_are_inclusive_on_raw_columns(tmp_path: Path) -> None:
         "Three word title",
         "Two words",
         "Edge",
-        "Pages short",
         "Subcats short",
+        "Pages short",
     ]
 
 
@@ -131,3 +131,20 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     assert_one_line_error(
         run_cli("topics", str(tmp_path / "none.sql"), "-o", str(tmp_path / "t.txt")), "cannot read"
     )
+
+
+def test_worker_processes_give_the_same_topics(tmp_path: Path) -> None:
+    statements = [
+        "INSERT INTO `category` VALUES "
+        + ",".join(f"({s * 1000 + i},'Topic_{s}_{i}',{40 + i},{5 + i % 10},0)" for i in range(200))
+        + ";"
+        for s in range(6)
+    ]
+    statements.insert(
+        3, "INSERT INTO `category` VALUES\n(9001,'Spaced_out',90,20,0),\n(9002,'It\\'s',95,30,0);"
+    )
+    path = dump(tmp_path, *statements, gz=True)
+    serial = read_topics(path, workers=0)
+    parallel = read_topics(path, workers=2)
+    assert [t.title for t in serial[0]] == [t.title for t in parallel[0]]
+    assert serial[1].rows == parallel[1].rows == 1202 and "It's" in [t.title for t in serial[0]]

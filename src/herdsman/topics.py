@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import os
 import re
 import zlib
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from herdsman.errors import InputError
 
@@ -51,17 +55,103 @@ def _tuple_pattern(capture: bool) -> bytes:
 
 
 TUPLE_RE = re.compile(_tuple_pattern(capture=True), re.S)
-_ANY_TUPLE = _tuple_pattern(capture=False)
 _INSERT_RE = re.compile(
     rb"INSERT\s+(?:IGNORE\s+)?INTO\s+`?category`?\s*(?:\([^)]*\)\s*)?VALUES\s*", re.I
 )
-_STATEMENT_RE = re.compile(rb"(?:" + _ANY_TUPLE + rb"\s*,\s*)*" + _ANY_TUPLE + rb"\s*;\s*", re.S)
 _SEPARATOR_RE = re.compile(rb"\s*(,|;)\s*")
 _ESCAPES = {
     b"0": b"\x00", b"b": b"\b", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"Z": b"\x1a",
     b"%": b"\\%", b"_": b"\\_",
 }  # fmt: skip
 _ESCAPE_RE = re.compile(rb"\\(.)|''", re.S)
+
+
+def int_at_least(n: int) -> bytes:
+    """Regex (no groups) for decimal integers >= ``n`` (``n`` >= 1, no leading zeros)."""
+    digits = str(n)
+    d = len(digits)
+    alternatives = [rf"[1-9]\d{{{d},}}"]  # more digits than n
+    for i, ch in enumerate(digits):
+        low = int(ch) + (0 if i == d - 1 else 1)
+        if low <= 9:
+            rest = d - i - 1
+            alternatives.append(digits[:i] + f"[{low}-9]" + (rf"\d{{{rest}}}" if rest else ""))
+    return ("(?:" + "|".join(alternatives) + ")").encode()
+
+
+def int_below(n: int) -> bytes:
+    """Regex (no groups) for decimal integers < ``n`` (``n`` >= 1), negatives included."""
+    digits = str(n)
+    d = len(digits)
+    alternatives = [r"-\d+", "0"]
+    if d >= 2:
+        alternatives.append(rf"[1-9]\d{{0,{d - 2}}}")  # fewer digits than n
+    for i, ch in enumerate(digits):
+        high = int(ch) - 1
+        low = 1 if i == 0 else 0
+        if high >= low:
+            rest = d - i - 1
+            alternatives.append(digits[:i] + f"[{low}-{high}]" + (rf"\d{{{rest}}}" if rest else ""))
+    return ("(?:" + "|".join(alternatives) + ")").encode()
+
+
+_FAST_STRING = rb"'[^'\\]*+(?:(?:\\.|'')[^'\\]*+)*+'"
+_FAST_STRING_CAPTURE = rb"'([^'\\]*+(?:(?:\\.|'')[^'\\]*+)*+)'"
+
+
+class _FastScanner:
+    """Skips runs of rows that fail the numeric filter inside the regex engine.
+
+    mysqldump writes tuples without spaces. A possessive regex consumes every
+    row whose pages or subcats are below the bounds; Python code runs only at
+    rows that pass (a small share) or at anything unexpected, where the
+    caller falls back to the tolerant path.
+    """
+
+    def __init__(self, filt: TopicFilter) -> None:
+        low_pages, low_subcats = int_below(filt.min_pages), int_below(filt.min_subcats)
+        fails = (
+            rb"\(-?\d+,"
+            + _FAST_STRING
+            + rb",(?:"
+            + low_pages
+            + rb",-?\d+|-?\d+,"
+            + low_subcats
+            + rb"),-?\d+\)"
+        )
+        self.run = re.compile(rb"(?:" + fails + rb",)*+", re.S)
+        self.fails = re.compile(fails, re.S)
+        self.passes = re.compile(
+            rb"\(-?\d+,"
+            + _FAST_STRING_CAPTURE
+            + rb",("
+            + int_at_least(filt.min_pages)
+            + rb"),("
+            + int_at_least(filt.min_subcats)
+            + rb"),-?\d+\)",
+            re.S,
+        )
+
+    def scan(self, statement: bytes, pos: int) -> list[tuple[bytes, bytes, bytes]] | None:
+        """``(title, pages, subcats)`` of rows passing the numeric filter, or ``None`` to fall back."""
+        found: list[tuple[bytes, bytes, bytes]] = []
+        while True:
+            pos = self.run.match(statement, pos).end()  # type: ignore[union-attr]
+            m = self.passes.match(statement, pos)
+            if m:
+                found.append(m.groups())  # type: ignore[arg-type]
+            else:
+                m = self.fails.match(statement, pos)
+                if m is None:
+                    return None
+            pos = m.end()
+            sep = statement[pos : pos + 1]
+            if sep == b",":
+                pos += 1
+            elif sep == b";" and not statement[pos + 1 :].strip():
+                return found
+            else:
+                return None
 
 
 def unescape_mysql(raw: bytes) -> bytes:
@@ -141,32 +231,25 @@ def _statements(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
         yield start, b"".join(pending)
 
 
-def _locate_bad_tuple(statement: bytes, values_at: int) -> int:
-    """Offset (within the statement) of the first tuple that does not parse."""
-    pos = values_at
-    while True:
-        m = TUPLE_RE.match(statement, pos)
-        if not m:
-            return pos
-        sep = _SEPARATOR_RE.match(statement, m.end())
-        if not sep:
-            return m.end()
-        if sep.group(1) == b";":
-            return len(statement)
-        pos = sep.end()
-
-
-def _tuples_tolerant(
-    statement: bytes, values_at: int, base: int, path: Path, stats: TopicStats
-) -> Iterator[tuple[bytes, ...]]:
-    """Tuples of a statement with bad ones skipped (``--skip-bad``), each bad one counted."""
+def _tolerant_rows(
+    statement: bytes, values_at: int, base: int, path: Path, stats: TopicStats, skip_bad: bool
+) -> Iterator[tuple[bytes, bytes, bytes]]:
+    """Every tuple of a statement, whitespace allowed; a bad tuple raises or, with ``skip_bad``, is counted."""
     pos = values_at
     while pos < len(statement):
         m = TUPLE_RE.match(statement, pos)
         if m:
-            yield m.groups()
+            stats.rows += 1
+            _cid, title, pages, subcats, _files = m.groups()
+            yield title, pages, subcats
             pos = m.end()
         else:
+            if not skip_bad:
+                raise InputError(
+                    str(path),
+                    None,
+                    f"malformed category tuple at byte offset {base + pos} (use --skip-bad to skip it)",
+                )
             stats.malformed += 1
             if len(stats.malformed_examples) < 5:
                 stats.malformed_examples.append(f"byte offset {base + pos}")
@@ -180,8 +263,61 @@ def _tuples_tolerant(
         pos = sep.end()
 
 
+_SCANNER: _FastScanner | None = None
+PARALLEL_MIN_BYTES = 8 << 20  # below this, worker processes cost more than they save
+
+
+def _init_scanner(filt: TopicFilter) -> None:
+    global _SCANNER
+    _SCANNER = _FastScanner(filt) if min(filt.min_pages, filt.min_subcats) >= 1 else None
+
+
+def _scan_job(
+    item: tuple[int, bytes],
+) -> tuple[int, bytes, int, list[tuple[bytes, bytes, bytes]] | None, int]:
+    """Scan one statement (in a worker or in-process): rows passing the numeric filter."""
+    base, statement = item
+    values_at = _INSERT_RE.match(statement).end()  # type: ignore[union-attr]
+    fast = _SCANNER.scan(statement, values_at) if _SCANNER else None
+    if fast is None:
+        return base, statement, values_at, None, 0  # the caller re-parses it tolerantly
+    # Outside strings a quote only follows a comma where a title starts.
+    return base, b"", values_at, fast, statement.count(b",'", values_at)
+
+
+def _bounded_map(pool: ProcessPoolExecutor, items: Iterator[tuple[int, bytes]]) -> Iterator[Any]:
+    """``pool.map`` in order, but with few statements in flight (Executor.map reads everything first)."""
+    window: deque[Future[Any]] = deque()
+    limit = 8 * getattr(pool, "_herdsman_workers", 2)  # ~1 MB per statement in flight
+    for item in items:
+        window.append(pool.submit(_scan_job, item))
+        if len(window) >= limit:
+            yield window.popleft().result()
+    while window:
+        yield window.popleft().result()
+
+
+@contextmanager
+def _scan_pool(path: Path, filt: TopicFilter, workers: int | None) -> Iterator[Any]:
+    """A process pool for big dumps (regex scanning is CPU-bound and holds the GIL), else ``None``."""
+    _init_scanner(filt)
+    size = path.stat().st_size
+    if workers is None:
+        workers = min(8, os.cpu_count() or 1) if size >= PARALLEL_MIN_BYTES else 0
+    if workers <= 1:
+        yield None
+        return
+    with ProcessPoolExecutor(workers, initializer=_init_scanner, initargs=(filt,)) as pool:
+        pool._herdsman_workers = workers  # type: ignore[attr-defined]
+        yield pool
+
+
 def read_topics(
-    path: str | Path, filt: TopicFilter | None = None, *, skip_bad: bool = False
+    path: str | Path,
+    filt: TopicFilter | None = None,
+    *,
+    skip_bad: bool = False,
+    workers: int | None = None,
 ) -> tuple[list[Topic], TopicStats]:
     """Stream a category dump and return the topics that pass the filter, most pages first.
 
@@ -189,6 +325,8 @@ def read_topics(
         path: ``.sql``, ``.sql.gz`` or ``.sql.bz2`` dump of the ``category`` table.
         filt: Bounds (default: the paper's).
         skip_bad: Skip malformed tuples (counted) instead of failing.
+        workers: Processes scanning statements (default: the cores, for dumps
+            over 8 MB; 0 scans in-process).
 
     Raises:
         InputError: A malformed tuple (with its byte offset in the decompressed
@@ -200,25 +338,19 @@ def read_topics(
     topics: list[Topic] = []
     min_pages, min_subcats, max_words = filt.min_pages, filt.min_subcats, filt.max_words
     try:
-        with _open(path) as stream:
-            for base, statement in _statements(stream):
+        with _open(path) as stream, _scan_pool(path, filt, workers) as pool:
+            statements = _statements(stream)
+            scanned = (
+                pool.map(_scan_job, statements, chunksize=1) if pool else map(_scan_job, statements)
+            )
+            for base, statement, values_at, fast, n_rows in scanned:
                 stats.statements += 1
-                values_at = _INSERT_RE.match(statement).end()  # type: ignore[union-attr]
-                if _STATEMENT_RE.fullmatch(statement, values_at):
-                    rows: Iterator[tuple[bytes, ...]] | list[tuple[bytes, ...]] = TUPLE_RE.findall(
-                        statement, values_at
-                    )
-                elif skip_bad:
-                    rows = _tuples_tolerant(statement, values_at, base, path, stats)
+                if fast is not None:
+                    stats.rows += n_rows
+                    candidates: Iterable[tuple[bytes, bytes, bytes]] = fast
                 else:
-                    at = base + _locate_bad_tuple(statement, values_at)
-                    raise InputError(
-                        str(path),
-                        None,
-                        f"malformed category tuple at byte offset {at} (use --skip-bad to skip it)",
-                    )
-                for _cid, title, pages, subcats, _files in rows:
-                    stats.rows += 1
+                    candidates = _tolerant_rows(statement, values_at, base, path, stats, skip_bad)
+                for title, pages, subcats in candidates:
                     if int(subcats) < min_subcats or int(pages) < min_pages:
                         continue
                     raw = unescape_mysql(title)
