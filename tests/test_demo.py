@@ -11,17 +11,30 @@ from conftest import run_cli
 pytestmark = pytest.mark.slow
 
 
-def test_quick_demo_writes_lamini_records_and_resumes(tmp_path: Path) -> None:
+def test_quick_demo_generates_answers_and_resumes(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     first = run_cli("demo", "--quick", "--out", str(out))
     assert first.returncode == 0, first.stderr
+    printed = " ".join(first.stderr.split())
+    assert "quality filter" in printed and "too_short" in printed and "nothing parseable" in printed
+    topics = (out / "topics.txt").read_text().splitlines()
+    assert topics[0] == "Birds" and len(topics) == 34
+    generated = {
+        s: [json.loads(x) for x in (out / f"generated_{s}.jsonl").read_text().splitlines()]
+        for s in ("example", "topic")
+    }
+    assert all(len(rows) <= 4 for rows in generated.values())
+    assert all(
+        r["instruction_source"] == "self_instruct_with_topic" and r["topics"]
+        for r in generated["topic"]
+    )
     rows = [
         json.loads(line) for line in (out / "dataset" / "lamini.jsonl").read_text().splitlines()
     ]
-    assert len(rows) == 8
+    assert len(rows) == 8 + sum(len(g) for g in generated.values())
     assert all(r["response"].strip() for r in rows)
-    assert {r["instruction_source"] for r in rows} == {"self_instruct_without_topic"}
+    assert {r["instruction_source"] for r in rows[:8]} == {"self_instruct_without_topic"}
     assert all(r["teacher"] == "local" and r["model"] == "smollm2-135m-instruct" for r in rows)
     again = run_cli("demo", "--quick", "--out", str(out))
     assert again.returncode == 0, again.stderr
-    assert "0 answered, 8 already done" in again.stderr
+    assert f"0 answered, {len(rows)} already done" in " ".join(again.stderr.split())

@@ -55,6 +55,14 @@ def test_numbered_and_bulleted_lists_without_tags() -> None:
     ]
 
 
+def test_plain_paragraphs_without_preambles() -> None:
+    reply = "Sure, here are some ideas:\n\nPlan a weekend trip to the mountains.\n\nWhat makes a good cup of tea?\n\nWrite a"
+    assert parse_instructions(reply, truncated=True) == [
+        "Plan a weekend trip to the mountains.",
+        "What makes a good cup of tea?",
+    ]
+
+
 def test_nothing_parseable() -> None:
     assert parse_instructions("I'm sorry, I can't help with that.") == []
     assert parse_instructions("") == []

@@ -23,13 +23,14 @@ def p3() -> list[Seed]:
 
 def test_example_prompt_has_the_papers_shape(self_instruct: list[Seed]) -> None:
     call = Planner("example", self_instruct).plan(0)
-    head, _, tail = call.prompt.partition("\n\n")
-    lines = head.split("\n")
-    assert all(line.startswith("<example>") for line in lines if line.startswith("<example>"))
+    head, sep, tail = call.prompt.partition("\n\nGenerate ")
+    assert sep and head.startswith("<example>") and head.endswith("</example>")
     assert head.count("<example>") == 3 and head.count("</example>") == 3
-    assert tail.startswith(
-        "Generate 20 diverse examples that are similar to the provided examples."
-    )
+    for (
+        seed
+    ) in call.seeds:  # each example is a seed: its instruction, then any input after a blank line
+        assert f"<example>{seed.instruction.strip()}" in head
+    assert tail.startswith("20 diverse examples that are similar to the provided examples.")
     assert (
         "You do not need to provide a response" in tail
         and "imperative sentence or a question" in tail

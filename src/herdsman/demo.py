@@ -19,6 +19,7 @@ from rich.table import Table
 
 from herdsman.console import console, progress_bar
 from herdsman.errors import HerdsmanError
+from herdsman.filters import FILTER_NAMES
 from herdsman.generate import GenerateReport, GenerateSettings, generate
 from herdsman.jsonl import iter_json_objects, write_jsonl_atomic
 from herdsman.prompts import Planner
@@ -35,26 +36,29 @@ def bundled_file(name: str) -> Path:
     return Path(str(resources.files("herdsman") / "data" / name))
 
 
-def _filter_table(reports: dict[str, GenerateReport]) -> Table:
-    table = Table(title="demo: what generation kept and what each filter removed")
-    table.add_column("strategy")
-    for name in (
-        "calls",
-        "nothing parseable",
-        "parsed",
-        "filters",
-        "exact dup",
-        "near dup",
-        "kept",
-    ):
-        table.add_column(name, justify="right")
-    for strategy, r in reports.items():
-        filters = ", ".join(f"{k} {v}" for k, v in sorted(r.filtered.items())) or "0"
-        table.add_row(
-            strategy, str(r.calls), str(r.calls_empty), str(r.parsed), filters,
-            str(r.exact_duplicates), str(r.near_duplicates), str(r.kept),
-        )  # fmt: skip
-    return table
+def _generation_tables(reports: dict[str, GenerateReport]) -> list[Table]:
+    """What generation made of the teacher's replies, and what each filter removed."""
+    flow = Table(title="demo: generation")
+    filters = Table(title="demo: removed by each quality filter")
+    flow.add_column("step")
+    filters.add_column("filter")
+    for strategy in reports:
+        flow.add_column(strategy, justify="right")
+        filters.add_column(strategy, justify="right")
+    steps = {
+        "calls": lambda r: r.calls,
+        "nothing parseable": lambda r: r.calls_empty,
+        "instructions parsed": lambda r: r.parsed,
+        "removed by filters": lambda r: sum(r.filtered.values()),
+        "exact duplicates": lambda r: r.exact_duplicates,
+        "near duplicates": lambda r: r.near_duplicates,
+        "kept": lambda r: r.kept,
+    }
+    for label, get in steps.items():
+        flow.add_row(label, *(str(get(r)) for r in reports.values()))
+    for name in FILTER_NAMES:
+        filters.add_row(name, *(str(r.filtered.get(name, 0)) for r in reports.values()))
+    return [flow, filters]
 
 
 def run_demo(out: Path, quick: bool = False) -> Path:
@@ -77,7 +81,7 @@ def run_demo(out: Path, quick: bool = False) -> Path:
     teacher = LocalTeacher(None, batch_size=8)
     store = RunStore(out / ".herdsman" / "store.sqlite")
     started = time.perf_counter()
-    n = 4 if quick else 12
+    n = 4 if quick else 8
     sampling = SamplingParams(temperature=0.7, top_p=0.95, max_tokens=160 if quick else 256, seed=7)
     settings = GenerateSettings(n=n, sampling=sampling, wave=4, max_calls=8 if quick else 16)
     reports: dict[str, GenerateReport] = {}
@@ -100,7 +104,8 @@ def run_demo(out: Path, quick: bool = False) -> Path:
         f"[3/4] generate: {sum(r.kept for r in reports.values())} new instructions "
         f"in {time.perf_counter() - started:.0f}s"
     )
-    console.print(_filter_table(reports))
+    for table in _generation_tables(reports):
+        console.print(table)
 
     instructions = out / "instructions.jsonl"
     rows = [obj for path in (seeds_path, *generated) for _, obj in iter_json_objects(path)]

@@ -1,7 +1,9 @@
 """Turn a teacher's reply into instructions, surviving what real models emit.
 
 Handled: ``<example>`` tags with or without closing tags, numbered or
-bulleted lists (when the model ignores the tags), prose before or after,
+bulleted lists (when the model ignores the tags), replies of plain
+paragraphs (small models often drop all structure: each paragraph that is
+not a preamble such as "Sure, here are..." counts), prose before or after,
 labels such as ``Instruction:`` or ``Example 3:``, an answer the model added
 despite being told not to, repeated items, and a reply cut off by the length
 limit (its unfinished last item is dropped).
@@ -74,6 +76,20 @@ def _from_list(reply: str, truncated: bool) -> list[str]:
     return items
 
 
+_PREAMBLE = re.compile(
+    r"^\s*(?:here\b|sure\b|certainly\b|of course\b|okay\b|ok\b|i\b|i'm\b|i am\b|as an ai\b|"
+    r"these\b|the following\b|note\b|hope\b|let me\b|example\b)",
+    re.I,
+)
+
+
+def _from_paragraphs(reply: str, truncated: bool) -> list[str]:
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", reply) if p.strip()]
+    if truncated and paragraphs:
+        paragraphs = paragraphs[:-1]
+    return [p for p in paragraphs if not _PREAMBLE.match(p) and p[-1:] in ".?!" and "\n" not in p]
+
+
 def parse_instructions(reply: str, truncated: bool = False) -> list[str]:
     """Extract the instructions from one reply, in order, without repeats.
 
@@ -85,7 +101,10 @@ def parse_instructions(reply: str, truncated: bool = False) -> list[str]:
     Returns:
         Clean instruction texts (possibly empty: nothing parseable).
     """
-    raw = _from_tags(reply, truncated) if _OPEN.search(reply) else _from_list(reply, truncated)
+    if _OPEN.search(reply):
+        raw = _from_tags(reply, truncated)
+    else:
+        raw = _from_list(reply, truncated) or _from_paragraphs(reply, truncated)
     seen: set[str] = set()
     out: list[str] = []
     for item in raw:
