@@ -16,9 +16,10 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -127,14 +128,19 @@ def validate_record(model: type[M], obj: dict[str, Any], path: str | Path, line:
         raise InputError(str(path), line, describe_validation_error(exc)) from None
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write a text file atomically (temp file, fsync, rename)."""
+@contextmanager
+def atomic_output(path: str | Path) -> Iterator[BinaryIO]:
+    """Yield a binary file that replaces ``path`` only if the block completes.
+
+    It is a temporary file beside the target, flushed and fsynced, then
+    renamed over it; on any error it is removed and the old file stays.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
+        with os.fdopen(fd, "wb") as out:
+            yield out
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp_name, path)
@@ -143,8 +149,14 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         raise
 
 
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write a text file atomically (see :func:`atomic_output`)."""
+    with atomic_output(path) as out:
+        out.write(text.encode("utf-8"))
+
+
 def write_jsonl_atomic(path: str | Path, rows: Iterable[dict[str, Any] | BaseModel]) -> int:
-    """Write rows as JSONL to ``path`` atomically (temp file, fsync, rename).
+    """Write rows as JSONL to ``path`` atomically (see :func:`atomic_output`).
 
     Args:
         path: Target file; its folder is created if needed.
@@ -153,19 +165,9 @@ def write_jsonl_atomic(path: str | Path, rows: Iterable[dict[str, Any] | BaseMod
     Returns:
         The number of rows written.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     count = 0
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for row in rows:
-                out.write(dumps_line(row))
-                count += 1
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as out:
+        for row in rows:
+            out.write(dumps_line(row))
+            count += 1
     return count

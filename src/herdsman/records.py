@@ -39,6 +39,12 @@ def utc_now() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
+def _instruction_not_blank(cls: type, value: str) -> str:
+    if not value.strip():
+        raise ValueError("instruction is empty")
+    return value
+
+
 class Record(BaseModel):
     """Base for all records: strict about unknown fields only where it matters."""
 
@@ -68,12 +74,7 @@ class Seed(Record):
     source: str
     subset: str = ""
 
-    @field_validator("instruction")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("instruction is empty")
-        return value
+    _not_blank = field_validator("instruction")(_instruction_not_blank)
 
 
 class SamplingParams(BaseModel):
@@ -117,12 +118,7 @@ class Instruction(Record):
     instruction_source: str
     provenance: Provenance | None = None
 
-    @field_validator("instruction")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("instruction is empty")
-        return value
+    _not_blank = field_validator("instruction")(_instruction_not_blank)
 
     def prompt_text(self) -> str:
         """The text shown to the teacher: instruction, then a blank line and the input."""

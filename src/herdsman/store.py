@@ -235,32 +235,24 @@ class RunStore:
                 raise
         return len(rows)
 
-    def get_many(self, keys: Sequence[str]) -> dict[str, CallResult]:
-        """Return the stored results (ok or error) for the given keys."""
-        found: dict[str, CallResult] = {}
+    def _select_in(self, sql: str, keys: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+        """Rows of ``sql`` (with one ``{marks}`` placeholder) for the keys, a chunk at a time."""
         unique = list(dict.fromkeys(keys))
         with self._lock:
             for chunk in _chunks(unique, _IN_CHUNK):
-                marks = ",".join("?" * len(chunk))
-                cursor = self._conn.execute(
-                    f"SELECT {_COLUMNS} FROM calls WHERE key IN ({marks})", tuple(chunk)
+                yield from self._conn.execute(
+                    sql.format(marks=",".join("?" * len(chunk))), tuple(chunk)
                 )
-                for row in cursor:
-                    found[row[0]] = CallResult(*row)
-        return found
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, CallResult]:
+        """Return the stored results (ok or error) for the given keys."""
+        rows = self._select_in(f"SELECT {_COLUMNS} FROM calls WHERE key IN ({{marks}})", keys)
+        return {row[0]: CallResult(*row) for row in rows}
 
     def done_keys(self, keys: Sequence[str]) -> set[str]:
         """Return which of ``keys`` have an ``ok`` result."""
-        done: set[str] = set()
-        unique = list(dict.fromkeys(keys))
-        with self._lock:
-            for chunk in _chunks(unique, _IN_CHUNK):
-                marks = ",".join("?" * len(chunk))
-                cursor = self._conn.execute(
-                    f"SELECT key FROM calls WHERE status='ok' AND key IN ({marks})", tuple(chunk)
-                )
-                done.update(row[0] for row in cursor)
-        return done
+        rows = self._select_in("SELECT key FROM calls WHERE status='ok' AND key IN ({marks})", keys)
+        return {row[0] for row in rows}
 
     def get(self, key: str) -> CallResult | None:
         """Return one stored result, or ``None``."""
