@@ -27,12 +27,7 @@ from pathlib import Path
 
 from herdsman.topics import TopicFilter, read_topics
 
-WORDS = (
-    "history science music film people sport art language politics war river city music "
-    "literature philosophy economics geography biology chemistry physics mathematics religion "
-    "architecture television games food animals plants companies transport education medicine "
-    "Français Ελληνικά Русский 日本語 Español Café Zürich São_Paulo"
-).split()
+WORDS = ["history", "science", "music", "film", "people", "sport", "art", "language", "politics", "war", "river", "city", "music", "literature", "philosophy", "economics", "geography", "biology", "chemistry", "physics", "mathematics", "religion", "architecture", "television", "games", "food", "animals", "plants", "companies", "transport", "education", "medicine", "Français", "Ελληνικά", "Русский", "日本語", "Español", "Café", "Zürich", "São_Paulo"]
 ODD = ["It's", 'Say_"hi"', "Back\\slash", "A,_B", "(disambiguation)", "C++", "50%", "Ü-Bahn"]
 HEADER = """-- MySQL dump 10.19  Distrib 10.3.38-MariaDB, for debian-linux-gnu (x86_64)
 --
@@ -92,7 +87,11 @@ def mwsql_titles(path: Path, filt: TopicFilter) -> list[str]:
     for row in dump.rows(convert_dtypes=True):
         _, title, pages, subcats, _ = row
         title = str(title)
-        if subcats >= filt.min_subcats and pages >= filt.min_pages and len([w for w in title.split("_") if w]) <= filt.max_words:
+        if (
+            subcats >= filt.min_subcats
+            and pages >= filt.min_pages
+            and len([w for w in title.split("_") if w]) <= filt.max_words
+        ):
             titles.append(title.replace("_", " "))
     return titles
 
@@ -104,18 +103,32 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         dump = Path(tmp) / "enwiki-category.sql.gz"
         write_dump(dump, args.rows)
-        gz_s, _ = timed(lambda: subprocess.run(f"gzip -dc {dump} > /dev/null", shell=True, check=True))
+        gz_s, _ = timed(
+            lambda: subprocess.run(f"gzip -dc {dump} > /dev/null", shell=True, check=True)
+        )
         cli_s, _ = timed(
             lambda: subprocess.run(
-                [sys.executable, "-m", "herdsman", "topics", str(dump), "-o", str(Path(tmp) / "t.txt")],
+                [
+                    sys.executable,
+                    "-m",
+                    "herdsman",
+                    "topics",
+                    str(dump),
+                    "-o",
+                    str(Path(tmp) / "t.txt"),
+                ],
                 check=True,
                 capture_output=True,
             )
         )
         lib_s, (topics, stats) = timed(lambda: read_topics(dump))  # type: ignore[misc]
-        print(f"category dump: {stats.rows:,} rows, {dump.stat().st_size / 1e6:.1f} MB gzip, {stats.kept} topics kept")
+        print(
+            f"category dump: {stats.rows:,} rows, {dump.stat().st_size / 1e6:.1f} MB gzip, {stats.kept} topics kept"
+        )
         print(f"  gzip -dc (baseline)      : {gz_s:6.2f} s")
-        print(f"  herdsman topics (CLI)    : {cli_s:6.2f} s  = {cli_s / gz_s:.2f}x gzip -dc  (target <= 5x)")
+        print(
+            f"  herdsman topics (CLI)    : {cli_s:6.2f} s  = {cli_s / gz_s:.2f}x gzip -dc  (target <= 5x)"
+        )
         print(f"  read_topics (in-process) : {lib_s:6.2f} s  = {lib_s / gz_s:.2f}x gzip -dc")
         try:
             import mwsql  # noqa: F401
@@ -126,7 +139,9 @@ def main() -> None:
         ours = sorted(t.title for t in topics)
         theirs = sorted(mw_titles)  # type: ignore[arg-type]
         differ = len(set(ours) ^ set(theirs))
-        print(f"  mwsql                    : {mw_s:6.2f} s  = {mw_s / gz_s:.2f}x gzip -dc; {mw_s / lib_s:.1f}x slower than herdsman")
+        print(
+            f"  mwsql                    : {mw_s:6.2f} s  = {mw_s / gz_s:.2f}x gzip -dc; {mw_s / lib_s:.1f}x slower than herdsman"
+        )
         print(f"  titles that differ between mwsql and herdsman: {differ} (of {len(ours)})")
 
 
