@@ -19,6 +19,7 @@ import argparse
 import json
 import random
 import re
+import statistics
 import time
 from multiprocessing import Pool
 from pathlib import Path
@@ -114,9 +115,12 @@ def main() -> None:
         print(f"  speed-up           : {slow_s / fast_s:.1f}x  (target >= 50x)")
 
     pool = scaling_pool(args.data, 50_000)
-    started = time.perf_counter()
-    _, _ = dedup_texts(pool[:5_000], THRESHOLD)
-    small_s = time.perf_counter() - started
+    small_runs = []
+    for _ in range(3):  # the short run is the noisy one on a shared machine: median of 3
+        started = time.perf_counter()
+        dedup_texts(pool[:5_000], THRESHOLD)
+        small_runs.append(time.perf_counter() - started)
+    small_s = statistics.median(small_runs)
     started = time.perf_counter()
     _, large_stats = dedup_texts(pool, THRESHOLD)
     large_s = time.perf_counter() - started

@@ -27,7 +27,48 @@ from pathlib import Path
 
 from herdsman.topics import TopicFilter, read_topics
 
-WORDS = ["history", "science", "music", "film", "people", "sport", "art", "language", "politics", "war", "river", "city", "music", "literature", "philosophy", "economics", "geography", "biology", "chemistry", "physics", "mathematics", "religion", "architecture", "television", "games", "food", "animals", "plants", "companies", "transport", "education", "medicine", "Français", "Ελληνικά", "Русский", "日本語", "Español", "Café", "Zürich", "São_Paulo"]
+WORDS = [
+    "history",
+    "science",
+    "music",
+    "film",
+    "people",
+    "sport",
+    "art",
+    "language",
+    "politics",
+    "war",
+    "river",
+    "city",
+    "music",
+    "literature",
+    "philosophy",
+    "economics",
+    "geography",
+    "biology",
+    "chemistry",
+    "physics",
+    "mathematics",
+    "religion",
+    "architecture",
+    "television",
+    "games",
+    "food",
+    "animals",
+    "plants",
+    "companies",
+    "transport",
+    "education",
+    "medicine",
+    "Français",
+    "Ελληνικά",
+    "Русский",
+    "日本語",
+    "Español",
+    "Café",
+    "Zürich",
+    "São_Paulo",
+]
 ODD = ["It's", 'Say_"hi"', "Back\\slash", "A,_B", "(disambiguation)", "C++", "50%", "Ü-Bahn"]
 HEADER = """-- MySQL dump 10.19  Distrib 10.3.38-MariaDB, for debian-linux-gnu (x86_64)
 --

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_left, bisect_right, insort
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -139,9 +140,9 @@ class NearDuplicateIndex:
             t: r for r, t in enumerate(sorted(df, key=lambda t: (df[t], t)))
         }
         self._next_new = 0
-        # token -> {length: [(slot, position of the token in that instruction's order)]};
-        # grouping by length lets a probe skip every instruction of impossible length.
-        self._postings: dict[str, dict[int, list[tuple[int, int]]]] = {}
+        # token -> (sorted lengths, {length: [(slot, position of the token in that
+        # instruction's order)]}): a probe bisects to the possible lengths only.
+        self._postings: dict[str, tuple[list[int], dict[int, list[tuple[int, int]]]]] = {}
         self._tokens: list[list[str]] = []
         self._ids: list[int] = []
         self.last_candidates = 0
@@ -178,15 +179,13 @@ class NearDuplicateIndex:
         dead: set[int] = set()
         c = self._c
         for i in range(self._prefix_length(m)):
-            by_length = self._postings.get(ordered[i])
-            if not by_length:
+            posting = self._postings.get(ordered[i])
+            if not posting:
                 continue
+            sizes, by_length = posting
             left = m - i - 1
-            if len(by_length) <= hi - lo + 1:
-                groups = [(n, e) for n, e in by_length.items() if lo <= n <= hi]
-            else:
-                groups = [(n, by_length[n]) for n in range(lo, hi + 1) if n in by_length]
-            for n, entries in groups:
+            for n in sizes[bisect_left(sizes, lo) : bisect_right(sizes, hi)]:
+                entries = by_length[n]
                 need = math.floor(c * (m + n) - 1e-9) + 1  # smallest overlap that can reach F > t
                 for slot, j in entries:
                     if slot in dead:
@@ -218,9 +217,14 @@ class NearDuplicateIndex:
         ordered = self._ordered(tokens)
         n = len(ordered)
         for position in range(self._prefix_length(n)):
-            self._postings.setdefault(ordered[position], {}).setdefault(n, []).append(
-                (slot, position)
-            )
+            posting = self._postings.get(ordered[position])
+            if posting is None:
+                posting = self._postings[ordered[position]] = ([], {})
+            sizes, by_length = posting
+            if n not in by_length:
+                insort(sizes, n)
+                by_length[n] = []
+            by_length[n].append((slot, position))
 
     def __len__(self) -> int:
         return len(self._tokens)
