@@ -7,16 +7,21 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from herdsman.console import console, error_line, progress_bar
 from herdsman.errors import HerdsmanError
-from herdsman.jsonl import BadLines, write_jsonl_atomic
-from herdsman.records import SamplingParams
-from herdsman.seeds import FORMATS, load_seeds
-from herdsman.teachers.factory import OPENAI_DEFAULT_URL, TeacherOptions
+from herdsman.teachers import OPENAI_DEFAULT_URL
+
+# Stage modules (pydantic, transformers, ...) are imported inside the commands
+# that need them, so `herdsman topics` or `--help` starts in a quarter second.
+if TYPE_CHECKING:
+    from herdsman.records import SamplingParams
+    from herdsman.teachers.factory import TeacherOptions
+
+SEED_FORMATS = "auto, self-instruct, alpaca, p3, flan, jsonl"
 
 app = typer.Typer(
     name="herdsman",
@@ -94,7 +99,7 @@ def default_store(out: Path) -> Path:
 def seeds(
     inputs: Annotated[list[Path], typer.Argument(help="Seed files or folders.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output JSONL.")],
-    fmt: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(FORMATS)}.")] = "auto",
+    fmt: Annotated[str, typer.Option("--format", help=f"One of: {SEED_FORMATS}.")] = "auto",
     skip_bad: SkipBadOpt = False,
 ) -> None:
     """Normalise seed tasks to JSONL records {id, instruction, input, output, source, subset}.
@@ -105,6 +110,9 @@ def seeds(
 
       herdsman seeds p3_templates/ alpaca_data.json --format auto -o seeds.jsonl
     """
+    from herdsman.jsonl import BadLines, write_jsonl_atomic
+    from herdsman.seeds import load_seeds
+
     with user_errors():
         bad = BadLines()
         counts: dict[str, int] = {}
@@ -398,6 +406,7 @@ def generate(
     from herdsman.generate import GenerateSettings
     from herdsman.generate import generate as run_generate
     from herdsman.prompts import Planner, PromptTemplate
+    from herdsman.seeds import load_seeds
     from herdsman.store import RunStore
     from herdsman.teachers.factory import build_teacher
     from herdsman.topics import load_topic_list
@@ -503,6 +512,8 @@ def _teacher_options(
     timeout: float,
     prices: Path | None,
 ) -> TeacherOptions:
+    from herdsman.teachers.factory import TeacherOptions
+
     if teacher not in ("local", "openai"):
         raise HerdsmanError(f"--teacher: unknown backend '{teacher}' (local or openai)")
     return TeacherOptions(
@@ -523,6 +534,8 @@ def _teacher_options(
 def _sampling(
     temperature: float, top_p: float, max_tokens: int, seed: int | None
 ) -> SamplingParams:
+    from herdsman.records import SamplingParams
+
     if top_p <= 0:
         raise HerdsmanError("--top-p must be above 0")
     return SamplingParams(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)

@@ -13,17 +13,15 @@ with :mod:`json`, which also accepts ``NaN`` and integers beyond 64 bits.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
 
+from herdsman.atomic import atomic_output
 from herdsman.errors import InputError
 
 M = TypeVar("M", bound=BaseModel)
@@ -126,33 +124,6 @@ def validate_record(model: type[M], obj: dict[str, Any], path: str | Path, line:
         return model.model_validate(obj)
     except ValidationError as exc:
         raise InputError(str(path), line, describe_validation_error(exc)) from None
-
-
-@contextmanager
-def atomic_output(path: str | Path) -> Iterator[BinaryIO]:
-    """Yield a binary file that replaces ``path`` only if the block completes.
-
-    It is a temporary file beside the target, flushed and fsynced, then
-    renamed over it; on any error it is removed and the old file stays.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write a text file atomically (see :func:`atomic_output`)."""
-    with atomic_output(path) as out:
-        out.write(text.encode("utf-8"))
 
 
 def write_jsonl_atomic(path: str | Path, rows: Iterable[dict[str, Any] | BaseModel]) -> int:

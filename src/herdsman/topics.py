@@ -32,29 +32,24 @@ from typing import Any, BinaryIO
 
 from herdsman.errors import InputError
 
-
-def _tuple_pattern(capture: bool) -> bytes:
-    """Regex for one ``(id,'title',pages,subcats,files)`` tuple, with or without groups."""
-    group = b"(" if capture else b"(?:"
-    number = group + rb"-?\d+)"
-    string = rb"'" + group + rb"(?:[^'\\]|\\.|'')*)'"
-    comma = rb"\s*,\s*"
-    return (
-        rb"\(\s*"
-        + number
-        + comma
-        + string
-        + comma
-        + number
-        + comma
-        + number
-        + comma
-        + number
-        + rb"\s*\)"
-    )
-
-
-TUPLE_RE = re.compile(_tuple_pattern(capture=True), re.S)
+# A quoted MySQL string, unrolled and possessive (no backtracking): runs of plain
+# bytes, then an escape (\x) or a doubled quote, and so on.
+_STRING = rb"'[^'\\]*+(?:(?:\\.|'')[^'\\]*+)*+'"
+_STRING_CAPTURE = rb"'([^'\\]*+(?:(?:\\.|'')[^'\\]*+)*+)'"
+_COMMA = rb"\s*,\s*"
+#: One ``(cat_id,'cat_title',cat_pages,cat_subcats,cat_files)`` tuple, spaces allowed.
+TUPLE_RE = re.compile(
+    rb"\(\s*(-?\d+)"
+    + _COMMA
+    + _STRING_CAPTURE
+    + _COMMA
+    + rb"(-?\d+)"
+    + _COMMA
+    + rb"(-?\d+)"
+    + _COMMA
+    + rb"(-?\d+)\s*\)",
+    re.S,
+)
 _INSERT_RE = re.compile(
     rb"INSERT\s+(?:IGNORE\s+)?INTO\s+`?category`?\s*(?:\([^)]*\)\s*)?VALUES\s*", re.I
 )
@@ -95,10 +90,6 @@ def int_below(n: int) -> bytes:
     return ("(?:" + "|".join(alternatives) + ")").encode()
 
 
-_FAST_STRING = rb"'[^'\\]*+(?:(?:\\.|'')[^'\\]*+)*+'"
-_FAST_STRING_CAPTURE = rb"'([^'\\]*+(?:(?:\\.|'')[^'\\]*+)*+)'"
-
-
 class _FastScanner:
     """Skips runs of rows that fail the numeric filter inside the regex engine.
 
@@ -112,7 +103,7 @@ class _FastScanner:
         low_pages, low_subcats = int_below(filt.min_pages), int_below(filt.min_subcats)
         fails = (
             rb"\(-?\d+,"
-            + _FAST_STRING
+            + _STRING
             + rb",(?:"
             + low_pages
             + rb",-?\d+|-?\d+,"
@@ -123,7 +114,7 @@ class _FastScanner:
         self.fails = re.compile(fails, re.S)
         self.passes = re.compile(
             rb"\(-?\d+,"
-            + _FAST_STRING_CAPTURE
+            + _STRING_CAPTURE
             + rb",("
             + int_at_least(filt.min_pages)
             + rb"),("
@@ -376,7 +367,7 @@ def read_topics(
 
 def write_topics(path: str | Path, topics: list[Topic]) -> None:
     """One topic per line, atomically."""
-    from herdsman.jsonl import write_text_atomic
+    from herdsman.atomic import write_text_atomic
 
     write_text_atomic(path, "".join(f"{t.title}\n" for t in topics))
 

@@ -1,13 +1,8 @@
-"""Teacher backends: one small interface (:class:`Teacher`), several implementations."""
+"""Teacher backends: one small interface (:class:`herdsman.teachers.base.Teacher`), several implementations.
 
-from herdsman.teachers.base import ChatRequest, Completion, ResultSink, Teacher
-from herdsman.teachers.factory import TeacherOptions, build_teacher
+Kept free of imports so that the command line starts fast; import from the
+submodules (``base``, ``factory``, ``openai_http``, ``local``).
+"""
 
-__all__ = [
-    "ChatRequest",
-    "Completion",
-    "ResultSink",
-    "Teacher",
-    "TeacherOptions",
-    "build_teacher",
-]
+#: The OpenAI API; any OpenAI-compatible server is reached with ``--base-url``.
+OPENAI_DEFAULT_URL = "https://api.openai.com/v1"

@@ -9,10 +9,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from herdsman.errors import HerdsmanError
+from herdsman.teachers import OPENAI_DEFAULT_URL
 from herdsman.teachers.base import Teacher
 from herdsman.teachers.pricing import PriceTable
-
-OPENAI_DEFAULT_URL = "https://api.openai.com/v1"
 
 
 class TeacherOptions(BaseModel):
