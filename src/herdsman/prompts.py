@@ -21,15 +21,13 @@ placeholders are ``{examples}``, ``{n}`` and ``{topics}``.
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from herdsman.errors import HerdsmanError, InputError
+from herdsman.mapping_file import read_mapping
 from herdsman.records import Seed, render_instruction
 
 _REQUIREMENTS = (
@@ -62,15 +60,7 @@ class PromptTemplate:
     def from_file(cls, path: str | Path) -> PromptTemplate:
         """Defaults overridden by a YAML/JSON file with ``version``, ``example``, ``topic``."""
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-            data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-        except (OSError, ValueError, yaml.YAMLError) as exc:
-            raise InputError(str(path), None, f"cannot read template ({exc})") from None
-        if not isinstance(data, dict):
-            raise InputError(
-                str(path), None, "template file must be a mapping with version/example/topic"
-            )
+        data, text = read_mapping(path, "template", "with version/example/topic")
         unknown = set(data) - {"version", "example", "topic"}
         if unknown:
             raise InputError(str(path), None, f"unknown key(s) {', '.join(sorted(unknown))}")

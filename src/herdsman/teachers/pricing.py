@@ -8,13 +8,11 @@ overrides or extends them.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from herdsman.errors import InputError
+from herdsman.mapping_file import read_mapping
 
 DEFAULT_PRICES: dict[str, tuple[float, float]] = {
     "gpt-3.5-turbo": (0.50, 1.50),
@@ -54,13 +52,7 @@ class PriceTable:
     def from_file(cls, path: str | Path) -> PriceTable:
         """Defaults updated from a YAML/JSON file of ``model: {input: X, output: Y}``."""
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-            data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-        except (OSError, ValueError, yaml.YAMLError) as exc:
-            raise InputError(str(path), None, f"cannot read price table ({exc})") from None
-        if not isinstance(data, dict):
-            raise InputError(str(path), None, "price table must map model names to prices")
+        data, _ = read_mapping(path, "price table", "of model names to prices")
         table = cls()
         for name, entry in data.items():
             try:
