@@ -258,14 +258,20 @@ class Deduplicator:
         self._exact: dict[str, int] = {}
         self._index = NearDuplicateIndex(self.threshold, self.document_frequency)
 
-    def check(self, ident: int, text: str, *, keep: bool = True) -> DedupDecision:
-        """Decide on one text; if kept (and ``keep``), remember it for later texts."""
+    def check(
+        self, ident: int, text: str, *, keep: bool = True, tokens: Sequence[str] | None = None
+    ) -> DedupDecision:
+        """Decide on one text; if kept (and ``keep``), remember it for later texts.
+
+        ``tokens``: its :func:`rouge_tokens`, when the caller already has them.
+        """
         self.stats.total += 1
         key = normalise(text)
         if key in self._exact:
             self.stats.exact += 1
             return DedupDecision(False, "exact", self._exact[key], 1.0)
-        tokens = rouge_tokens(text)
+        if tokens is None:
+            tokens = rouge_tokens(text)
         hit = self._index.find(tokens)
         self.stats.candidates_checked += self._index.last_candidates
         if hit is not None:
@@ -289,7 +295,7 @@ def dedup_texts(
     texts: Sequence[str], threshold: float = 0.7
 ) -> tuple[list[DedupDecision], DedupStats]:
     """Deduplicate a list of texts in order; returns one decision per text."""
-    df = occurrence_frequencies(rouge_tokens(t) for t in texts)
-    dedup = Deduplicator(threshold, df)
-    decisions = [dedup.check(i, text) for i, text in enumerate(texts)]
+    tokens = [rouge_tokens(t) for t in texts]  # once: for the frequencies and for the checks
+    dedup = Deduplicator(threshold, occurrence_frequencies(tokens))
+    decisions = [dedup.check(i, text, tokens=tokens[i]) for i, text in enumerate(texts)]
     return decisions, dedup.stats
