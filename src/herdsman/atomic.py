@@ -10,6 +10,18 @@ from pathlib import Path
 from typing import BinaryIO
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: Files and folders made through a temporary name get the modes a plain
+#: ``open()``/``mkdir()`` would give them, not mkstemp's private 0600/0700.
+FILE_MODE = 0o666 & ~_current_umask()
+DIR_MODE = 0o777 & ~_current_umask()
+
+
 @contextmanager
 def atomic_output(path: str | Path) -> Iterator[BinaryIO]:
     """Yield a binary file that replaces ``path`` only if the block completes.
@@ -21,6 +33,7 @@ def atomic_output(path: str | Path) -> Iterator[BinaryIO]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as out:
             yield out
             out.flush()

@@ -481,6 +481,124 @@ def generate(
 
 
 @app.command()
+def run(
+    config: Annotated[
+        Path, typer.Argument(help="Pipeline config (YAML); `herdsman init` writes one.")
+    ],
+    stage: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--stage",
+            help="Run only this stage (repeatable): seeds, topics, generate, respond, dataset, analyze.",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Print planned teacher calls, tokens and cost; call nothing."
+        ),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Re-run the selected stages even when up to date.")
+    ] = False,
+) -> None:
+    """Run the whole pipeline from one config; stages already up to date are skipped.
+
+    A stage re-runs when its settings or input files changed since it last
+    finished; teacher calls already made are replayed from the run store.
+    Exit code 3: some teacher calls failed (re-run to retry them).
+
+    Examples:
+
+      herdsman init my-run.yaml && herdsman run my-run.yaml --dry-run
+
+      herdsman run my-run.yaml
+
+      herdsman run my-run.yaml --stage dataset --stage analyze
+    """
+    from herdsman.config import load_config
+    from herdsman.stages import IncompleteStage
+
+    with user_errors():
+        loaded = load_config(config)
+        if dry_run:
+            from herdsman.dry_run import print_dry_run
+
+            print_dry_run(loaded, stage)
+            return
+        from herdsman.pipeline import run_pipeline
+
+        try:
+            result = run_pipeline(loaded, stage, force=force)
+        except IncompleteStage as exc:
+            error_line(str(exc))
+            raise typer.Exit(EXIT_INCOMPLETE) from None
+        console.print(f"run folder: {result.run_dir}")
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the example config.")] = Path(
+        "herdsman.yaml"
+    ),
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing file.")
+    ] = False,
+) -> None:
+    """Write a commented example pipeline config (runs as is on the embedded defaults).
+
+    Example:
+
+      herdsman init my-run.yaml
+    """
+    from herdsman.atomic import write_text_atomic
+    from herdsman.config import bundled_file
+
+    with user_errors():
+        if path.exists() and not overwrite:
+            raise HerdsmanError(f"{path}: already exists (use --overwrite to replace it)")
+        write_text_atomic(path, bundled_file("example.yaml").read_text(encoding="utf-8"))
+        console.print(f"wrote {path}; preview it with: herdsman run {path} --dry-run")
+
+
+@app.command()
+def analyze(
+    dataset: Annotated[
+        Path, typer.Argument(help="LaMini-format JSONL, Parquet, HF folder or herdsman dataset/.")
+    ],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output folder.")],
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Embedding batch.")] = 32,
+    max_points: Annotated[
+        int | None, typer.Option("--max-points", min=10, help="Sample this many for t-SNE.")
+    ] = None,
+    no_embed: Annotated[
+        bool, typer.Option("--no-embed", help="Skip embeddings and the t-SNE map.")
+    ] = False,
+) -> None:
+    """Composition, lengths and diversity (t-SNE map of instruction embeddings) of a dataset.
+
+    Writes analysis.json, composition.png, lengths.png, diversity_tsne.png
+    and tsne_points.csv. Works on LaMini-format data from anywhere: rows need
+    instruction and response; instruction_source is used when present.
+
+    Example:
+
+      herdsman analyze run/dataset -o run/analysis
+    """
+    from herdsman.analyze import AnalyzeSettings, summary_lines
+    from herdsman.analyze import analyze as run_analyze
+
+    with user_errors():
+        result = run_analyze(
+            dataset,
+            out,
+            AnalyzeSettings(batch_size=batch_size, max_points=max_points, embed=not no_embed),
+        )
+        for line in summary_lines(result):
+            console.print(line)
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("demo-run"),
     quick: Annotated[
@@ -548,6 +666,7 @@ def main() -> None:
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     app(prog_name="herdsman")
     sys.exit(0)
 

@@ -17,7 +17,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-console = Console(stderr=True, highlight=False)
+# Logs and pipes get wide lines, so tables are not wrapped into unreadable columns.
+console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
 
 
 def error_line(message: str) -> None:

@@ -123,6 +123,9 @@ class Planner:
             examples come from P3/FLAN subsets.
         topics_per_prompt: Topics named per prompt (3).
         seed: Random seed; call *i* uses ``Random(f"{seed}:{i}")``.
+        weights: Relative share of calls drawing their examples from each seed
+            ``origin`` (a configured seed source); ``None``: every seed is
+            equally likely, whatever its source.
 
     Raises:
         HerdsmanError: Too few seeds to sample from (see :meth:`groups`).
@@ -138,6 +141,7 @@ class Planner:
         per_call: int | None = None,
         topics_per_prompt: int = 3,
         seed: int = 42,
+        weights: dict[str, float] | None = None,
     ) -> None:
         if strategy not in ("example", "topic"):
             raise HerdsmanError(f"--strategy must be example or topic, not '{strategy}'")
@@ -159,7 +163,30 @@ class Planner:
                     "topic-guided generation uses Self-Instruct-style seeds; the seeds are all P3/FLAN"
                 )
         self.groups, self.skipped_subsets = self._group(seeds)
-        self._weights = [len(g) for _, g in self.groups]
+        self._weights: list[float] = [len(g) for _, g in self.groups]
+        if weights:
+            self._apply_weights(weights)
+
+    def _apply_weights(self, weights: dict[str, float]) -> None:
+        """Split groups by origin; an origin's share is spread over its groups by size."""
+        split: list[tuple[str, list[Seed]]] = []
+        for name, group in self.groups:
+            by_origin: dict[str, list[Seed]] = defaultdict(list)
+            for s in group:
+                by_origin[s.origin or ""].append(s)
+            split += [(name, g) for _, g in sorted(by_origin.items()) if len(g) >= self.n_examples]
+        if not split:
+            raise HerdsmanError(
+                f"no seed source has {self.n_examples} seeds to draw examples from together"
+            )
+        sizes: dict[str, int] = defaultdict(int)
+        for _, group in split:
+            sizes[group[0].origin or ""] += len(group)
+        self.groups = split
+        self._weights = [
+            weights.get(g[0].origin or "", 1.0) * len(g) / sizes[g[0].origin or ""]
+            for _, g in split
+        ]
 
     def _group(self, seeds: list[Seed]) -> tuple[list[tuple[str, list[Seed]]], list[str]]:
         """Pool seeds together; P3/FLAN seeds by subset. Subsets too small to sample are skipped."""

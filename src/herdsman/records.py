@@ -65,6 +65,8 @@ class Seed(Record):
         output: The reference answer, when the source has one.
         source: ``self-instruct``, ``alpaca``, ``p3``, ``flan`` or a user name.
         subset: The group examples are drawn from together (P3 template, FLAN task).
+        origin: Which configured seed source it came from (pipeline runs), for
+            per-source sampling weights.
     """
 
     id: str
@@ -73,6 +75,7 @@ class Seed(Record):
     output: str = ""
     source: str
     subset: str = ""
+    origin: str | None = None
 
     _not_blank = field_validator("instruction")(_instruction_not_blank)
 

@@ -1,0 +1,334 @@
+"""The pipeline config: one YAML file that describes a whole herdsman run.
+
+Every section is a pydantic model that forbids unknown keys, so a typo is an
+error, not a silently ignored setting. Errors name the file, the line and the
+key path (``run.yaml:14: generate.sampling.temperature: ...``). Relative
+paths are resolved against the config file's folder; ``bundled:NAME`` names a
+data file shipped in the package (the demo's seeds, topics and dump).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from herdsman.errors import InputError
+from herdsman.records import SamplingParams
+from herdsman.respond import DEFAULT_SYSTEM_PROMPT
+from herdsman.teachers.factory import TeacherOptions
+from herdsman.yaml_lines import Loc, load_yaml_with_lines
+
+BUNDLED_PREFIX = "bundled:"
+ExportFormat = Literal["jsonl", "parquet", "hf"]
+EXPORT_FORMATS: tuple[ExportFormat, ...] = ("jsonl", "parquet", "hf")
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SeedSource(Section):
+    """One seed file: where it is, its format, how often its seeds are drawn."""
+
+    path: str
+    format: Literal["auto", "self-instruct", "alpaca", "p3", "flan", "jsonl"] = "auto"
+    weight: float = Field(1.0, gt=0, description="Relative chance of drawing its seeds as examples")
+    limit: int | None = Field(None, ge=1, description="Use only the first N seeds")
+    originals: bool = Field(True, description="Also answer its instructions as originals")
+    skip_bad: bool = False
+
+
+class TopicsConfig(Section):
+    """Topics for topic-guided generation: a category dump to filter, or a ready list."""
+
+    dump: str | None = None
+    file: str | None = None
+    max_words: int = Field(2, ge=1)
+    min_subcats: int = Field(11, ge=0)
+    min_pages: int = Field(51, ge=0)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TopicsConfig:
+        if self.dump and self.file:
+            raise ValueError("give either 'dump' or 'file', not both")
+        return self
+
+
+class GenerateConfig(Section):
+    """Instruction generation: how many per strategy and how to ask."""
+
+    strategies: dict[Literal["example", "topic"], int] = Field(default_factory=dict)
+    sampling: SamplingParams = SamplingParams(temperature=0.7, top_p=0.95, max_tokens=1024)
+    wave: int = Field(16, ge=1)
+    max_calls: int | None = Field(None, ge=1, description="Per strategy")
+    template: str | None = None
+    dedup_threshold: float = Field(0.7, gt=0, le=1)
+    disable_filters: list[str] = Field(default_factory=list)
+    seed: int = 42
+    expected_keep_rate: float = Field(
+        0.3, gt=0, le=1, description="Dry-run estimate: share of asked-for items kept"
+    )
+
+    @model_validator(mode="after")
+    def _counts(self) -> GenerateConfig:
+        from herdsman.filters import FILTER_NAMES
+
+        for name, n in self.strategies.items():
+            if n < 0:
+                raise ValueError(f"strategies.{name}: must be >= 0")
+        unknown = sorted(set(self.disable_filters) - set(FILTER_NAMES))
+        if unknown:
+            raise ValueError(
+                f"disable_filters: unknown filter(s) {', '.join(unknown)} "
+                f"(known: {', '.join(FILTER_NAMES)})"
+            )
+        return self
+
+
+class TeacherConfig(TeacherOptions):
+    """Teacher options plus what the dry run needs to estimate time."""
+
+    tokens_per_second: float = Field(
+        50.0, gt=0, description="Dry-run estimate of generated tokens/s (local teacher)"
+    )
+
+
+class RespondConfig(Section):
+    """How the teacher answers every instruction."""
+
+    sampling: SamplingParams = SamplingParams(temperature=0.0, max_tokens=512)
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    drop_truncated: bool = False
+
+
+class DecontaminateConfig(Section):
+    """Dropping examples that overlap evaluation items."""
+
+    enabled: bool = True
+    n: int = Field(13, ge=1, description="Word n-gram length")
+    min_words: int = Field(
+        8, ge=1, description="Evaluation items shorter than n count if at least this long"
+    )
+    files: list[str] = Field(default_factory=list)
+    builtin_suite: bool = True
+
+
+class DatasetConfig(Section):
+    """Assembly, split and export of the LaMini-format dataset."""
+
+    name: str = "herdsman-lamini"
+    held_out: float = Field(0.05, ge=0, lt=1, description="Share kept out of training")
+    split_seed: int = 42
+    formats: list[ExportFormat] = Field(default_factory=lambda: list(EXPORT_FORMATS))
+    decontaminate: DecontaminateConfig = DecontaminateConfig()
+    license: str | None = None
+    push_to_hub: str | None = None
+    hub_token_env: str = "HF_TOKEN"
+    private: bool = True
+
+
+class AnalyzeConfig(Section):
+    """Diversity analysis of the dataset."""
+
+    enabled: bool = True
+    batch_size: int = Field(64, ge=1)
+    max_points: int | None = Field(None, ge=10, description="Sample this many for t-SNE")
+    perplexity: float = Field(30.0, gt=0)
+    seed: int = 42
+
+
+class LoraConfig(Section):
+    """LoRA settings (PEFT)."""
+
+    r: int = Field(16, ge=1)
+    alpha: int = Field(32, ge=1)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] | str = "all-linear"
+
+
+class StudentConfig(Section):
+    """One student of the herd (DESIGN.md §1.8 defaults)."""
+
+    name: str
+    base: str
+    architecture: Literal["auto", "causal", "seq2seq"] = "auto"
+    method: Literal["full", "lora"] = "full"
+    lora: LoraConfig = LoraConfig()
+    wrapper: Literal["auto", "alpaca", "chat", "none"] = "auto"
+    learning_rate: float = Field(5e-4, gt=0)
+    epochs: float = Field(5.0, gt=0)
+    batch_size: int = Field(512, ge=1, description="Effective batch (examples per step)")
+    per_device_batch_size: int = Field(8, ge=1)
+    max_length: int = Field(512, ge=8)
+    max_steps: int | None = Field(None, ge=1)
+    warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    padding: Literal["group_by_length", "packing", "none"] = "group_by_length"
+    bf16: bool = False
+    seed: int = 42
+    from_scratch: bool = Field(False, description="Initialise weights randomly from the config")
+
+
+class EvaluationConfig(Section):
+    """Which benchmarks and probes to run."""
+
+    tasks: list[str] = Field(default_factory=lambda: ["herdsman_offline"])
+    limit: int | None = Field(None, ge=1)
+    probes: str | None = None
+    batch_size: int = Field(8, ge=1)
+
+
+class PipelineConfig(Section):
+    """The whole pipeline (``herdsman init`` writes a commented example)."""
+
+    run_dir: str = "run"
+    seeds: list[SeedSource] = Field(min_length=1)
+    topics: TopicsConfig | None = None
+    generate: GenerateConfig = GenerateConfig()
+    teacher: TeacherConfig = TeacherConfig()
+    respond: RespondConfig = RespondConfig()
+    dataset: DatasetConfig = DatasetConfig()
+    analyze: AnalyzeConfig = AnalyzeConfig()
+    students: list[StudentConfig] = Field(default_factory=list)
+    evaluation: EvaluationConfig = EvaluationConfig()
+
+    @model_validator(mode="after")
+    def _topics_for_topic_strategy(self) -> PipelineConfig:
+        if self.generate.strategies.get("topic") and self.topics is None:
+            raise ValueError("generate.strategies.topic needs a 'topics' section (dump or file)")
+        names = [s.name for s in self.students]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"students: duplicate name(s) {', '.join(dupes)}")
+        return self
+
+
+def bundled_file(name: str) -> Path:
+    """Path of a data file shipped in the package."""
+    return Path(str(resources.files("herdsman") / "data" / name))
+
+
+def _format_loc(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+#: Config fields that name input files, checked after validation: (location, must be a dir ok).
+def _file_fields(config: PipelineConfig) -> list[tuple[Loc, str]]:
+    fields: list[tuple[Loc, str]] = [
+        (("seeds", i, "path"), s.path) for i, s in enumerate(config.seeds)
+    ]
+    if config.topics:
+        for key in ("dump", "file"):
+            value = getattr(config.topics, key)
+            if value:
+                fields.append((("topics", key), value))
+    if config.generate.template:
+        fields.append((("generate", "template"), config.generate.template))
+    if config.teacher.prices:
+        fields.append((("teacher", "prices"), str(config.teacher.prices)))
+    fields += [
+        (("dataset", "decontaminate", "files", i), f)
+        for i, f in enumerate(config.dataset.decontaminate.files)
+    ]
+    if config.evaluation.probes:
+        fields.append((("evaluation", "probes"), config.evaluation.probes))
+    return fields
+
+
+def resolve_path(value: str, base: Path) -> Path:
+    """A config path: ``bundled:NAME``, absolute, or relative to the config's folder."""
+    if value.startswith(BUNDLED_PREFIX):
+        return bundled_file(value[len(BUNDLED_PREFIX) :])
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+class LoadedConfig(BaseModel):
+    """A validated config and where it came from (paths resolved against ``base``)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    config: PipelineConfig
+    path: Path
+    base: Path
+
+    def resolve(self, value: str) -> Path:
+        """Resolve a path from the config (see :func:`resolve_path`)."""
+        return resolve_path(value, self.base)
+
+    @property
+    def run_dir(self) -> Path:
+        """The run folder (relative to the config file unless absolute)."""
+        return self.resolve(self.config.run_dir)
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``override`` merged in (mappings merged key by key, the rest replaced)."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def parse_config(
+    data: Any, path: Path, line_of: Any = None, overrides: dict[str, Any] | None = None
+) -> LoadedConfig:
+    """Validate config data; ``line_of(loc)`` gives a key's line for error messages.
+
+    Raises:
+        InputError: Naming the file, line and key of the first problem.
+    """
+    where = (lambda loc: None) if line_of is None else line_of
+    if not isinstance(data, dict):
+        raise InputError(str(path), None, "a pipeline config must be a mapping of sections")
+    if overrides:
+        data = deep_merge(data, overrides)
+    try:
+        config = PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(first["loc"])
+        key = _format_loc(loc) or "config"
+        if first["type"] == "extra_forbidden":
+            message = f"{key}: unknown key"
+        elif first["type"] == "missing":
+            message = f"{key}: required key is missing"
+        else:
+            message = f"{key}: {first['msg']}"
+        more = len(exc.errors()) - 1
+        if more:
+            message += f" (and {more} more problem{'s' if more > 1 else ''})"
+        raise InputError(str(path), where(loc), message) from None
+    base = path.resolve().parent
+    for loc, value in _file_fields(config):
+        if not resolve_path(value, base).exists():
+            raise InputError(str(path), where(loc), f"{_format_loc(loc)}: file not found: {value}")
+    return LoadedConfig(config=config, path=path, base=base)
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> LoadedConfig:
+    """Read and validate a pipeline config file.
+
+    Args:
+        path: The YAML file.
+        overrides: Settings merged over the file's (the demo's ``run_dir``, ``--quick``).
+
+    Raises:
+        InputError: Unreadable file, YAML syntax error, unknown key, wrong
+            type or missing file; the message names the line and the key.
+    """
+    path = Path(path)
+    doc = load_yaml_with_lines(path)
+    if doc.data is None:
+        raise InputError(str(path), None, "the config is empty (herdsman init writes an example)")
+    return parse_config(doc.data, path, doc.line_of, overrides)

@@ -1,0 +1,43 @@
+"""Dry-run estimates: no model is loaded or converted, figures follow the config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from herdsman.config import bundled_file, load_config
+from herdsman.estimate import estimate
+from herdsman.stages import Context
+from tests.conftest import run_cli
+
+
+def test_local_dry_run_loads_no_model(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    config = tmp_path / "run.yaml"
+    assert run_cli("init", str(config)).returncode == 0
+    result = run_cli("run", str(config), "--dry-run", env={"HERDSMAN_CACHE": str(cache)})
+    assert result.returncode == 0, result.stderr
+    assert not cache.exists()  # the embedded teacher was neither converted nor loaded
+    assert not (tmp_path / "run").exists()
+    assert "~4 characters per token" in result.stderr
+    assert "estimated teacher time" in result.stderr
+
+
+def test_estimate_scales_with_the_config() -> None:
+    small = load_config(bundled_file("demo.yaml"), {"run_dir": "/nonexistent-run"})
+    big = load_config(
+        bundled_file("demo.yaml"),
+        {
+            "run_dir": "/nonexistent-run",
+            "generate": {"strategies": {"example": 80}, "max_calls": None},
+        },
+    )
+    a = estimate(Context(loaded=small, run_dir=small.run_dir))
+    b = estimate(Context(loaded=big, run_dir=big.run_dir))
+    gen_a = {s.stage: s for s in a.stages}["generate (example)"]
+    gen_b = {s.stage: s for s in b.stages}["generate (example)"]
+    assert gen_b.calls > gen_a.calls
+    assert gen_b.completion_max == gen_b.calls * 256
+    respond = {s.stage: s for s in b.stages}["respond"]
+    assert respond.calls == 24 + 80 + 8  # originals + generated (the topic count stays)
+    assert respond.completion_max == respond.calls * 160
+    assert b.seconds_expected is not None and b.usd_expected is None

@@ -1,0 +1,208 @@
+"""``herdsman run``: stages in order, skipped when up to date, redone when an input changed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import datasets
+import pandas as pd
+import pytest
+
+from herdsman.config import load_config
+from herdsman.errors import HerdsmanError
+from herdsman.pipeline import run_pipeline
+from herdsman.stub_server import StubServer
+from tests.conftest import assert_one_line_error, require_data, run_cli
+
+CONFIG = """\
+run_dir: run
+seeds:
+  - path: seeds.jsonl
+    format: self-instruct
+    limit: 20
+topics:
+  file: topics.txt
+generate:
+  strategies: {{example: 12, topic: 6}}
+  wave: 2
+teacher:
+  backend: openai
+  model: stub
+  base_url: {url}
+  max_retries: 0
+  concurrency: 8
+respond:
+  sampling: {{max_tokens: 64}}
+dataset:
+  held_out: 0.2
+  decontaminate:
+    files: [eval.jsonl]
+analyze:
+  enabled: {analyze}
+"""
+
+
+def make_project(tmp_path: Path, url: str, analyze: bool = False) -> Path:
+    """A config with its own copy of the real Self-Instruct seeds, topics and an eval file."""
+    seeds = tmp_path / "seeds.jsonl"
+    shutil.copy(require_data("self_instruct", "seed_tasks.jsonl"), seeds)
+    (tmp_path / "topics.txt").write_text("Astronomy\nCooking\nRailways\nChess\n")
+    first = json.loads(seeds.read_text().splitlines()[0])
+    # An evaluation item that copies the first seed instruction: it must be dropped.
+    (tmp_path / "eval.jsonl").write_text(
+        json.dumps({"question": "Q: " + first["instruction"], "label": "a"}) + "\n"
+    )
+    config = tmp_path / "run.yaml"
+    config.write_text(CONFIG.format(url=url, analyze=str(analyze).lower()))
+    return config
+
+
+def statuses(result) -> dict[str, str]:
+    return {o.name: o.status for o in result.outcomes}
+
+
+def test_full_run_exports_a_loadable_dataset_then_skips_everything(
+    stub: StubServer, tmp_path: Path
+) -> None:
+    config = make_project(tmp_path, stub.url, analyze=True)
+    result = run_pipeline(load_config(config))
+    assert set(statuses(result).values()) == {"ran"}
+    run = tmp_path / "run"
+    summary = result.outcome("generate").summary
+    assert summary["example"]["kept"] == 12 and summary["topic"]["kept"] == 6
+
+    dataset = run / "dataset"
+    stats = json.loads((dataset / "stats.json").read_text())
+    # 20 originals + 18 generated answered; one original overlaps the eval item.
+    assert stats["rows_in"] == 38
+    assert stats["dropped"]["contaminated"] == {"self_instruct_without_topic": 1}
+    assert stats["kept"] == 37 and stats["splits"] == {"train": 30, "held_out": 7}
+    hf = datasets.load_from_disk(str(dataset / "hf"))
+    assert set(hf) == {"train", "held_out"}
+    assert hf["train"].num_rows == 30 and hf["held_out"].num_rows == 7
+    frame = pd.read_parquet(dataset / "train.parquet")
+    assert list(frame.columns[:3]) == ["instruction", "response", "instruction_source"]
+    assert len(frame) == 30
+    assert set(frame["instruction_source"]) == {
+        "self_instruct_without_topic",
+        "self_instruct_with_topic",
+    }
+    held = {json.loads(line)["instruction"] for line in (dataset / "held_out.jsonl").open()}
+    assert not held & set(frame["instruction"])  # no row in both splits
+    card = (dataset / "README.md").read_text()
+    assert "| **all** | 30 | 7 | 37 |" in card
+    assert "13-word n-gram overlap" in card and "self_instruct_without_topic: 1" in card
+    assert "Apache-2.0" in card
+    removed = [json.loads(line) for line in (dataset / "removed.jsonl").open()]
+    assert len(removed) == 1 and removed[0]["matched"] == "eval.jsonl:1"
+    analysis = json.loads((run / "analysis" / "analysis.json").read_text())
+    assert analysis["rows"] == 37 and analysis["tsne_points"] == 37
+    assert (run / "analysis" / "diversity_tsne.png").stat().st_size > 10_000
+
+    calls = stub.state.requests
+    again = run_pipeline(load_config(config))
+    assert set(statuses(again).values()) == {"up to date"}
+    assert stub.state.requests == calls
+
+
+def test_changed_input_reruns_downstream_stages_only(stub: StubServer, tmp_path: Path) -> None:
+    config = make_project(tmp_path, stub.url)
+    run_pipeline(load_config(config))
+    calls = stub.state.requests
+
+    # A new setting for respond: generation stays, answers are redone.
+    config.write_text(config.read_text().replace("max_tokens: 64", "max_tokens: 65"))
+    result = run_pipeline(load_config(config))
+    assert statuses(result) == {
+        "seeds": "up to date",
+        "topics": "up to date",
+        "generate": "up to date",
+        "respond": "ran",
+        "dataset": "ran",
+        "analyze": "disabled",
+    }
+    assert stub.state.requests == calls + 38  # every answer again, no generation call
+
+    # An edited seed file: everything from seeds on is redone, with the new text.
+    seeds = tmp_path / "seeds.jsonl"
+    lines = seeds.read_text().splitlines()
+    row = json.loads(lines[1])
+    row["instruction"] = "Name three rivers that flow through more than four countries."
+    lines[1] = json.dumps(row)
+    seeds.write_text("\n".join(lines) + "\n")
+    result = run_pipeline(load_config(config))
+    assert statuses(result)["seeds"] == "ran" and statuses(result)["respond"] == "ran"
+    train = (tmp_path / "run" / "dataset" / "train.jsonl").read_text()
+    held = (tmp_path / "run" / "dataset" / "held_out.jsonl").read_text()
+    assert "more than four countries" in train + held
+
+
+def test_one_stage_needs_its_inputs(stub: StubServer, tmp_path: Path) -> None:
+    config = make_project(tmp_path, stub.url)
+    with pytest.raises(HerdsmanError, match="run stage 'respond' first"):
+        run_pipeline(load_config(config), ["dataset"])
+    result = run_pipeline(load_config(config), ["seeds"])
+    assert statuses(result) == {"seeds": "ran"}
+    assert not (tmp_path / "run" / "responses.jsonl").exists()
+    with pytest.raises(HerdsmanError, match="unknown stage 'respnd'"):
+        run_pipeline(load_config(config), ["respnd"])
+
+
+def test_dry_run_makes_no_call_and_writes_nothing(stub: StubServer, tmp_path: Path) -> None:
+    config = make_project(tmp_path, stub.url)
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("stub: {input: 1.0, output: 2.0}\n")
+    config.write_text(config.read_text().replace("  concurrency: 8", "  prices: prices.yaml"))
+    result = run_cli("run", str(config), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert stub.state.requests == 0
+    assert not (tmp_path / "run").exists()
+    out = result.stderr
+    assert "generate (example)" in out and "generate (topic)" in out and "respond" in out
+    assert "estimated cost: $" in out and "nothing was called" in out
+    # 20 originals + 12 + 6 generated answers are planned.
+    assert "20 originals + 18 generated" in " ".join(out.split())
+
+
+def test_dry_run_after_a_run_plans_nothing(stub: StubServer, tmp_path: Path) -> None:
+    config = make_project(tmp_path, stub.url)
+    run_pipeline(load_config(config))
+    calls = stub.state.requests
+    result = run_cli("run", str(config), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert stub.state.requests == calls
+    assert "will run" not in result.stderr and "up to date" in result.stderr
+
+
+def test_failed_answers_exit_3_and_the_rerun_finishes(tmp_path: Path) -> None:
+    with StubServer() as stub:
+        config = make_project(tmp_path, stub.url)
+        seeds = tmp_path / "seeds.jsonl"
+        lines = seeds.read_text().splitlines()
+        row = json.loads(lines[2])
+        row["instruction"] += " [[500:1]]"
+        lines[2] = json.dumps(row)
+        seeds.write_text("\n".join(lines) + "\n")
+        first = run_cli("run", str(config))
+        assert first.returncode == 3, first.stderr
+        assert "1 of 38 instructions got no answer" in first.stderr
+        assert not (tmp_path / "run" / "dataset").exists()
+        manifest = json.loads((tmp_path / "run" / ".herdsman" / "stages.json").read_text())
+        assert "respond" not in manifest and "generate" in manifest
+        second = run_cli("run", str(config))
+        assert second.returncode == 0, second.stderr
+        assert "generate: up to date" in second.stderr
+        assert (tmp_path / "run" / "dataset" / "hf").is_dir()
+
+
+def test_push_to_hub_without_token_is_refused(stub: StubServer, tmp_path: Path) -> None:
+    config = make_project(tmp_path, stub.url)
+    config.write_text(
+        config.read_text().replace(
+            "dataset:\n", "dataset:\n  push_to_hub: me/data\n  hub_token_env: NO_SUCH_TOKEN_VAR\n"
+        )
+    )
+    result = run_cli("run", str(config))
+    assert_one_line_error(result, "push_to_hub", "NO_SUCH_TOKEN_VAR")
