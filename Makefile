@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_local_batching.py
 	$(PY) benchmarks/bench_dedup.py
 	$(PY) benchmarks/bench_topics.py
+	$(PY) benchmarks/bench_analyze.py
 
 clean:
 	rm -rf $(VENV) demo-run .pytest_cache .mypy_cache .ruff_cache

@@ -2,7 +2,8 @@
 
 Data (../shared/data): 5,000 Alpaca instructions with their outputs, 21,955
 P3 prompts with completions, the 175 Self-Instruct seeds, filled up to 50,000
-with sentences of Alpaca outputs used as instructions (labelled as such).
+with sentences of Alpaca outputs and P3 prompts used as instructions
+(labelled as such).
 
 Prints the time of each step of ``analyze`` and the ratio of embedding
 throughput with the batch size analyze uses to one text at a time, both
@@ -36,6 +37,7 @@ def lamini_rows(data: Path, n: int) -> list[dict[str, str]]:
         for line in path.read_text().splitlines():
             r = json.loads(line)
             completion = r["completion"].replace("<|endoftext|>", "").strip()
+            filler += [s for s in re.split(r"(?<=[.!?])\s+", r["prompt"]) if len(s.split()) >= 4]
             rows.append(
                 {
                     "instruction": r["prompt"],
@@ -58,7 +60,7 @@ def lamini_rows(data: Path, n: int) -> list[dict[str, str]]:
             {
                 "instruction": sentence,
                 "response": "",
-                "instruction_source": "alpaca_output_sentence",
+                "instruction_source": "filler_sentence",
             }
         )
     if len(rows) < n:

