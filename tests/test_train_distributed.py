@@ -32,7 +32,14 @@ def test_two_processes_follow_the_single_process_loss_curve(tmp_path: Path) -> N
     ]  # fmt: skip
     single = train([*common, "-o", str(tmp_path / "one")], [sys.executable])
     assert single.returncode == 0, single.stderr
-    accelerate = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2"]
+    accelerate = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--cpu",
+        "--num_processes",
+        "2",
+    ]
     double = train([*common, "-o", str(tmp_path / "two")], accelerate)
     assert double.returncode == 0, double.stderr[-3000:]
     one = json.loads((tmp_path / "one" / "herdsman-train.json").read_text())
@@ -44,5 +51,9 @@ def test_two_processes_follow_the_single_process_loss_curve(tmp_path: Path) -> N
     shared = sorted(set(curve_one) & set(curve_two))
     assert len(shared) >= 3
     for step in shared:
-        assert abs(curve_one[step] - curve_two[step]) / curve_one[step] < 0.05, (step, curve_one, curve_two)
+        assert abs(curve_one[step] - curve_two[step]) / curve_one[step] < 0.05, (
+            step,
+            curve_one,
+            curve_two,
+        )
     assert (tmp_path / "two" / "model.safetensors").is_file()

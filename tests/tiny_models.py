@@ -17,8 +17,12 @@ def tokenizer():
     return AutoTokenizer.from_pretrained(converted_folder("smollm2-135m-instruct"))
 
 
-def tiny_causal(folder: Path, seed: int = 0) -> Path:
-    """A 2-layer Llama (hidden 64) with SmolLM2's tokenizer and chat template."""
+def tiny_causal(folder: Path, seed: int = 0, initializer_range: float = 0.02) -> Path:
+    """A 2-layer Llama (hidden 64) with SmolLM2's tokenizer and chat template.
+
+    A larger ``initializer_range`` makes a random model's predictions depend
+    strongly on context (at 0.02 they are nearly uniform whatever it sees).
+    """
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -37,6 +41,7 @@ def tiny_causal(folder: Path, seed: int = 0) -> Path:
         bos_token_id=tok.bos_token_id,
         eos_token_id=tok.eos_token_id,
         pad_token_id=tok.pad_token_id,
+        initializer_range=initializer_range,
     )
     torch.manual_seed(seed)
     LlamaForCausalLM(config).save_pretrained(folder)
@@ -93,3 +98,55 @@ def alpaca_dataset(folder: Path, n: int = 64, held_out: float = 0.125) -> Path:
     )
     build_dataset(src, folder, DatasetConfig(held_out=held_out, formats=["jsonl"]), [])
     return folder
+
+
+LM_EVAL_TASK = """\
+task: herdsman_tiny_mc
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {items}
+test_split: test
+output_type: multiple_choice
+doc_to_text: "Question: {{{{question}}}}\\nAnswer:"
+doc_to_choice: "{{{{choices}}}}"
+doc_to_target: label
+metric_list:
+  - metric: acc
+"""
+ITEMS = [
+    {"question": "Which animal barks?", "choices": ["a dog", "a fish", "a stone"], "label": 0},
+    {
+        "question": "What colour is the sky on a clear day?",
+        "choices": ["green", "blue"],
+        "label": 1,
+    },
+    {
+        "question": "How many legs does a spider have?",
+        "choices": ["six", "eight", "ten"],
+        "label": 1,
+    },
+    {"question": "Which is a fruit?", "choices": ["carrot", "apple"], "label": 1},
+]
+
+
+def run_lm_eval(model_dir: Path, work: Path, seq2seq: bool = False):
+    """``lm_eval --model hf`` on a student folder, offline, with a local-file task."""
+    import os
+    import subprocess
+    import sys
+
+    work.mkdir(parents=True, exist_ok=True)
+    items = work / "items.jsonl"
+    items.write_text("".join(json.dumps(i) + "\n" for i in ITEMS))
+    (work / "tiny_mc.yaml").write_text(LM_EVAL_TASK.format(items=items))
+    model_args = f"pretrained={model_dir}" + (",backend=seq2seq" if seq2seq else "")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    return subprocess.run(
+        [
+            sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", model_args,
+            "--tasks", "herdsman_tiny_mc", "--include_path", str(work), "--device", "cpu",
+            "--batch_size", "2", "--output_path", str(work / "results"),
+        ],
+        capture_output=True, text=True, env=env, timeout=600, check=False,
+    )  # fmt: skip

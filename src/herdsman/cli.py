@@ -489,7 +489,7 @@ def run(
         list[str] | None,
         typer.Option(
             "--stage",
-            help="Run only this stage (repeatable): seeds, topics, generate, respond, dataset, analyze.",
+            help="Run only this stage (repeatable): seeds, topics, generate, respond, dataset, analyze, train.",
         ),
     ] = None,
     dry_run: Annotated[
@@ -605,15 +605,23 @@ def train(
     ] = None,
     base: Annotated[
         str | None,
-        typer.Option("--base", help="Base model: folder, cached hub id, gemma-3-270m, smollm2-135m-instruct, t5-scratch."),
+        typer.Option(
+            "--base",
+            help="Base model: folder, cached hub id, gemma-3-270m, smollm2-135m-instruct, t5-scratch.",
+        ),
     ] = None,
     data: Annotated[
-        Path | None, typer.Option("--data", help="herdsman dataset/ folder or LaMini JSONL/Parquet.")
+        Path | None,
+        typer.Option("--data", help="herdsman dataset/ folder or LaMini JSONL/Parquet."),
     ] = None,
     out: Annotated[Path | None, typer.Option("-o", "--out", help="Student folder.")] = None,
-    name: Annotated[str | None, typer.Option("--name", help="Student name (default: folder name).")] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Student name (default: folder name).")
+    ] = None,
     method: Annotated[str, typer.Option("--method", help="full or lora.")] = "full",
-    architecture: Annotated[str, typer.Option("--architecture", help="auto, causal or seq2seq.")] = "auto",
+    architecture: Annotated[
+        str, typer.Option("--architecture", help="auto, causal or seq2seq.")
+    ] = "auto",
     wrapper: Annotated[str, typer.Option("--wrapper", help="auto, alpaca, chat or none.")] = "auto",
     epochs: Annotated[float, typer.Option("--epochs", min=0.01)] = 5.0,
     learning_rate: Annotated[float, typer.Option("--lr", min=0.0)] = 5e-4,
@@ -621,7 +629,9 @@ def train(
     per_device: Annotated[int, typer.Option("--per-device-batch-size", min=1)] = 8,
     max_length: Annotated[int, typer.Option("--max-length", min=8)] = 512,
     max_steps: Annotated[int | None, typer.Option("--max-steps", min=1)] = None,
-    padding: Annotated[str, typer.Option("--padding", help="packing, group_by_length or none.")] = "packing",
+    padding: Annotated[
+        str, typer.Option("--padding", help="packing, group_by_length or none.")
+    ] = "packing",
     seed: Annotated[int, typer.Option("--seed")] = 42,
 ) -> None:
     """Fine-tune students on a LaMini dataset (defaults: the paper's hyperparameters).
@@ -660,16 +670,16 @@ def train(
             student = StudentConfig(
                 name=name or out.name,
                 base=base,
-                method=method,  # type: ignore[arg-type]
-                architecture=architecture,  # type: ignore[arg-type]
-                wrapper=wrapper,  # type: ignore[arg-type]
+                method=method,
+                architecture=architecture,
+                wrapper=wrapper,
                 epochs=epochs,
                 learning_rate=learning_rate,
                 batch_size=batch_size,
                 per_device_batch_size=per_device,
                 max_length=max_length,
                 max_steps=max_steps,
-                padding=padding,  # type: ignore[arg-type]
+                padding=padding,
                 seed=seed,
             )
         except ValidationError as exc:

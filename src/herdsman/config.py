@@ -166,6 +166,9 @@ class StudentConfig(Section):
     per_device_batch_size: int = Field(8, ge=1)
     max_length: int = Field(512, ge=8)
     max_steps: int | None = Field(None, ge=1)
+    save_steps: int | None = Field(
+        None, ge=1, description="Checkpoint every N steps (default: 5 per run)"
+    )
     warmup_ratio: float = Field(0.0, ge=0, lt=1)
     padding: Literal["packing", "group_by_length", "none"] = "packing"
     bf16: bool = False

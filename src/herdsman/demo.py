@@ -28,6 +28,28 @@ QUICK = {
         "sampling": {"temperature": 0.7, "top_p": 0.95, "max_tokens": 160, "seed": 7},
     },
     "respond": {"sampling": {"temperature": 0.0, "max_tokens": 64}},
+    # Two cheap students (the full demo adds Gemma-3-270M, ~2.5 min to convert once).
+    "students": [
+        {
+            "name": "t5-scratch-lamini",
+            "base": "t5-scratch",
+            "learning_rate": 1.0e-3,
+            "epochs": 4,
+            "batch_size": 8,
+            "per_device_batch_size": 8,
+            "max_length": 256,
+        },
+        {
+            "name": "smollm2-135m-lora",
+            "base": "smollm2-135m-instruct",
+            "method": "lora",
+            "learning_rate": 2.0e-4,
+            "epochs": 1,
+            "batch_size": 8,
+            "per_device_batch_size": 4,
+            "max_length": 384,
+        },
+    ],
 }
 
 

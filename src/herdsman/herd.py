@@ -14,8 +14,22 @@ def _loss(value: Any) -> str:
 def herd_table(outcomes: list[dict[str, Any]]) -> Table:
     """Student, architecture, parameters, train time, final and held-out loss."""
     table = Table(title="the herd")
-    for column in ("student", "base", "architecture", "method", "parameters", "train time", "final loss", "held-out loss"):
-        table.add_column(column, justify="right" if column in ("parameters", "train time", "final loss", "held-out loss") else "left")
+    for column in (
+        "student",
+        "base",
+        "architecture",
+        "method",
+        "parameters",
+        "train time",
+        "final loss",
+        "held-out loss",
+    ):
+        table.add_column(
+            column,
+            justify="right"
+            if column in ("parameters", "train time", "final loss", "held-out loss")
+            else "left",
+        )
     for o in outcomes:
         table.add_row(
             str(o.get("name")),

@@ -47,18 +47,41 @@ def render_model_card(
         "none": "the raw instruction" + (" as encoder input" if seq2seq else " and a newline"),
     }[outcome.wrapper]
     rows = [
-        ("base", f"`{outcome.base}`" + (" (initialised from scratch)" if plan.base.from_scratch else "")),
+        (
+            "base",
+            f"`{outcome.base}`" + (" (initialised from scratch)" if plan.base.from_scratch else ""),
+        ),
         ("architecture", "encoder-decoder" if seq2seq else "decoder-only"),
-        ("method", outcome.method + (f" (r={student.lora.r}, alpha={student.lora.alpha})" if student.method == "lora" else "")),
+        (
+            "method",
+            outcome.method
+            + (
+                f" (r={student.lora.r}, alpha={student.lora.alpha})"
+                if student.method == "lora"
+                else ""
+            ),
+        ),
         ("parameters", f"{outcome.parameters:,}"),
-        ("learning rate", f"{student.learning_rate:g}, linear schedule, warm-up {student.warmup_ratio:g}"),
+        (
+            "learning rate",
+            f"{student.learning_rate:g}, linear schedule, warm-up {student.warmup_ratio:g}",
+        ),
         ("optimiser", "AdamW (torch)"),
-        ("effective batch", f"{student.batch_size} ({student.per_device_batch_size} per device x {plan.accumulation} accumulation)"),
+        (
+            "effective batch",
+            f"{student.batch_size} ({student.per_device_batch_size} per device x {plan.accumulation} accumulation)",
+        ),
         ("epochs / steps", f"{student.epochs:g} / {outcome.steps}"),
         ("max length", str(student.max_length)),
-        ("padding reduction", student.padding if not seq2seq or student.padding != "packing" else "group_by_length"),
+        (
+            "padding reduction",
+            student.padding if not seq2seq or student.padding != "packing" else "group_by_length",
+        ),
         ("seed", str(student.seed)),
-        ("train time", f"{outcome.train_seconds:.0f} s ({outcome.tokens_per_second:,.0f} real tokens/s)"),
+        (
+            "train time",
+            f"{outcome.train_seconds:.0f} s ({outcome.tokens_per_second:,.0f} real tokens/s)",
+        ),
     ]
     lines = [
         "---",
@@ -98,5 +121,8 @@ def render_model_card(
         "",
     ]
     if student.method == "lora":
-        lines += ["The LoRA adapter alone is in `adapter/` (PEFT); this folder holds the merged model.", ""]
+        lines += [
+            "The LoRA adapter alone is in `adapter/` (PEFT); this folder holds the merged model.",
+            "",
+        ]
     return "\n".join(lines)

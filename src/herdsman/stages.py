@@ -477,7 +477,10 @@ def _run_train(ctx: Context) -> dict[str, Any]:
         )
     console.print(herd_table(list(outcomes.values())))
     return {
-        name: {k: o.get(k) for k in ("architecture", "parameters", "train_seconds", "final_loss", "held_out_loss")}
+        name: {
+            k: o.get(k)
+            for k in ("architecture", "parameters", "train_seconds", "final_loss", "held_out_loss")
+        }
         for name, o in outcomes.items()
     }
 

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from herdsman.embedded import EMBEDDED_MODELS, cache_dir, converted_folder
 from herdsman.errors import HerdsmanError
@@ -27,7 +27,7 @@ Architecture = Literal["causal", "seq2seq"]
 SCRATCH_T5 = "t5-scratch"
 #: A T5 small enough to train on two CPU cores in minutes (about 19M parameters,
 #: most of them the 49k-token embedding shared by encoder, decoder and head).
-SCRATCH_T5_SHAPE = {
+SCRATCH_T5_SHAPE: dict[str, Any] = {
     "d_model": 256,
     "d_ff": 1024,
     "d_kv": 32,
@@ -79,9 +79,9 @@ def scratch_t5_folder(seed: int = 42) -> Path:
         vocab_size=len(tokenizer),
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
-        decoder_start_token_id=tokenizer.pad_token_id,
         **SCRATCH_T5_SHAPE,
     )
+    config.decoder_start_token_id = tokenizer.pad_token_id
     torch.manual_seed(seed)
     model = T5ForConditionalGeneration(config)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -70,7 +70,10 @@ def _real_tokens(plan: TrainPlan, tokenizer: Any, max_length: int) -> int:
     prompts = tokenizer([r["prompt"] for r in rows], add_special_tokens=False)["input_ids"]
     answers = tokenizer([r["completion"] for r in rows], add_special_tokens=False)["input_ids"]
     if plan.base.architecture == "seq2seq":
-        return sum(min(len(p) + 1, max_length) + min(len(a) + 1, max_length) for p, a in zip(prompts, answers, strict=True))
+        return sum(
+            min(len(p) + 1, max_length) + min(len(a) + 1, max_length)
+            for p, a in zip(prompts, answers, strict=True)
+        )
     return sum(min(len(p) + len(a) + 1, max_length) for p, a in zip(prompts, answers, strict=True))
 
 
@@ -82,15 +85,15 @@ def _latest_checkpoint(folder: Path) -> str | None:
 
 def _is_out_of_memory(exc: BaseException) -> bool:
     text = str(exc).lower()
-    return "out of memory" in text or "can't allocate memory" in text or isinstance(
-        exc, MemoryError
+    return (
+        "out of memory" in text or "can't allocate memory" in text or isinstance(exc, MemoryError)
     )
 
 
 def _progress_callback(name: str) -> Any:
     from transformers import TrainerCallback
 
-    class Progress(TrainerCallback):  # type: ignore[misc]
+    class Progress(TrainerCallback):
         """A line every tenth of the run: step, loss."""
 
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
@@ -118,8 +121,12 @@ def train_student(student: StudentConfig, data_path: Path, out_dir: Path) -> Tra
         HerdsmanError: Bad base, unusable data, max_length shorter than the
             wrapper, or out of memory (with the settings to change).
     """
+    import datasets
     from transformers import AutoTokenizer
+    from transformers.utils import logging
 
+    logging.disable_progress_bar()  # the Progress callback reports; no tqdm bars in logs
+    datasets.disable_progress_bars()
     base = resolve_base(student.base, student.architecture, student.seed)
     tokenizer = AutoTokenizer.from_pretrained(base.path)
     if tokenizer.pad_token is None:
@@ -137,6 +144,9 @@ def train_student(student: StudentConfig, data_path: Path, out_dir: Path) -> Tra
         from herdsman.train_causal import build_causal_trainer
 
         trainer = build_causal_trainer(student, plan, model, tokenizer, callbacks)
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # raw log dicts on stdout; Progress prints lines
     resume = _latest_checkpoint(plan.checkpoints)
     if resume and is_main_process():
         console.print(f"  {student.name}: resuming from {Path(resume).name}")

@@ -2,13 +2,16 @@
 
 Padding reduction (``padding`` in the student config):
 
-- ``packing`` (default for causal students): TRL's best-fit-decreasing packing
-  in padding-free form: several examples share one row of at most
-  ``max_length`` tokens and each restarts its ``position_ids`` at 0. From those
-  position ids transformers (>= 5) builds a block-diagonal causal mask for the
-  SDPA and eager kernels too, so no example attends to another
-  (``tests/test_train_causal.py`` checks per-example losses against each
-  example alone);
+- ``packing`` (default for causal students): TRL's best-fit-decreasing packing:
+  several examples share one row of at most ``max_length`` tokens and each
+  restarts its ``position_ids`` at 0. From those position ids transformers
+  (>= 5) builds a block-diagonal causal mask for the SDPA and eager kernels
+  too, so no example attends to another (``tests/test_train.py`` checks
+  per-example losses against each example alone). TRL then flattens the
+  whole batch into one row, which is right for FlashAttention's varlen
+  kernels; SDPA and eager compute the full masked square, so with them
+  herdsman keeps each packed row as its own row (:class:`PackedRowsCollator`):
+  attention costs ``batch x max_length^2`` instead of ``(batch x max_length)^2``;
 - ``group_by_length``: padded batches of similar lengths
   (``train_sampling_strategy="group_by_length"``);
 - ``none``: plain padded random batches (the benchmark's baseline).
@@ -16,11 +19,50 @@ Padding reduction (``padding`` in the student config):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from herdsman.config import StudentConfig
     from herdsman.train_plan import TrainPlan
+
+
+@dataclass
+class PackedRowsCollator:
+    """Batches TRL-packed rows as rows (not one flat sequence), padded to the longest.
+
+    Each row's ``position_ids`` restart at 0 for every example in it; the pad
+    tail gets positions of its own (a separate "sequence" nobody attends to)
+    and ``-100`` labels. There is no attention mask: the model derives the
+    block-diagonal mask from the position ids. The first label of every
+    example is ``-100`` too, so no example is trained to predict the next
+    example's first token.
+    """
+
+    pad_token_id: int
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        import torch
+
+        width = max(len(e["input_ids"]) for e in examples)
+        ids, labels, positions = [], [], []
+        for e in examples:
+            row, row_labels = list(e["input_ids"]), list(e.get("labels", e["input_ids"]))
+            lengths = list(e.get("seq_lengths") or [len(row)])
+            pos: list[int] = []
+            for n in lengths:
+                pos.extend(range(n))
+            pad = width - len(row)
+            pos.extend(range(pad))
+            row_labels = [-100 if p == 0 else lab for p, lab in zip(pos, row_labels, strict=False)]
+            ids.append(row + [self.pad_token_id] * pad)
+            labels.append(row_labels + [-100] * pad)
+            positions.append(pos)
+        return {
+            "input_ids": torch.tensor(ids),
+            "labels": torch.tensor(labels),
+            "position_ids": torch.tensor(positions),
+        }
 
 
 def build_causal_trainer(
@@ -49,7 +91,7 @@ def build_causal_trainer(
             target_modules=student.lora.target_modules,
             task_type="CAUSAL_LM",
         )
-    return SFTTrainer(
+    trainer = SFTTrainer(
         model=model,
         args=args,
         train_dataset=Dataset.from_list(plan.data.train),
@@ -58,3 +100,7 @@ def build_causal_trainer(
         peft_config=peft_config,
         callbacks=callbacks,
     )
+    attention = getattr(model.config, "_attn_implementation", None) or "sdpa"
+    if args.packing and "flash" not in attention:
+        trainer.data_collator = PackedRowsCollator(tokenizer.pad_token_id)
+    return trainer

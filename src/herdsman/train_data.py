@@ -65,7 +65,9 @@ def build_training_data(
     data = TrainingData([], [])
     for rows, out in ((train_rows, data.train), (held_rows, data.held_out)):
         prompts = [
-            wrap(r["instruction"], wrapper, tokenizer) if architecture == "causal" else r["instruction"]
+            wrap(r["instruction"], wrapper, tokenizer)
+            if architecture == "causal"
+            else r["instruction"]
             for r in rows
         ]
         lengths = (

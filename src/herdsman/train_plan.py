@@ -58,7 +58,7 @@ class TrainPlan:
         """``TrainingArguments`` shared by both paths (paper defaults: linear, AdamW, seed 42)."""
         import torch
 
-        save_every = max(1, self.total_steps // 5)
+        save_every = student.save_steps or max(1, self.total_steps // 5)
         return {
             "output_dir": str(self.checkpoints),
             "per_device_train_batch_size": student.per_device_batch_size,

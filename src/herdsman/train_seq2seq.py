@@ -22,7 +22,10 @@ def tokenize_pairs(rows: list[dict[str, str]], tokenizer: Any, max_length: int) 
 
     eos = tokenizer.eos_token_id
     sources = tokenizer(
-        [r["prompt"] for r in rows], max_length=max_length, truncation=True, add_special_tokens=False
+        [r["prompt"] for r in rows],
+        max_length=max_length,
+        truncation=True,
+        add_special_tokens=False,
     )["input_ids"]
     targets = tokenizer(
         [r["completion"] for r in rows],
@@ -32,8 +35,8 @@ def tokenize_pairs(rows: list[dict[str, str]], tokenizer: Any, max_length: int) 
     )["input_ids"]
     return Dataset.from_dict(
         {
-            "input_ids": [s + [eos] if len(s) < max_length else s for s in sources],
-            "labels": [t + [eos] for t in targets],
+            "input_ids": [[*s, eos] if len(s) < max_length else s for s in sources],
+            "labels": [[*t, eos] for t in targets],
         }
     )
 
