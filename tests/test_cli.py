@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import assert_one_line_error, run_cli
+
+from tests.conftest import assert_one_line_error, run_cli
 
 
 @pytest.mark.parametrize("command", ["seeds", "respond", "demo"])

@@ -5,11 +5,11 @@ import random
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, require_data, run_cli
 from rouge_score import rouge_scorer
 from rouge_score.rouge_scorer import _lcs_table, _score_lcs
 
 from herdsman.dedup import dedup_texts, lcs_length, normalise, rouge_l_f, rouge_tokens
+from tests.conftest import assert_one_line_error, require_data, run_cli
 
 
 def exhaustive(texts: list[str], threshold: float = 0.7) -> list[bool]:

@@ -8,7 +8,9 @@ from pathlib import Path
 import datasets
 import pandas as pd
 import pytest
-from conftest import run_cli
+
+from tests.conftest import run_cli
+from tests.tiny_models import run_lm_eval
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +48,23 @@ def test_quick_demo_generates_answers_and_resumes(tmp_path: Path) -> None:
     for name in ("composition.png", "lengths.png", "diversity_tsne.png", "analysis.json"):
         assert (out / "analysis" / name).stat().st_size > 0
 
+    # The herd: loadable by transformers and lm-eval as they are.
+    printed = " ".join(first.stderr.split())
+    assert "the herd" in printed and "held-out loss" in printed
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    t5 = out / "students" / "t5-scratch-lamini"
+    lora = out / "students" / "smollm2-135m-lora"
+    assert AutoModelForSeq2SeqLM.from_pretrained(t5).config.is_encoder_decoder
+    assert AutoModelForCausalLM.from_pretrained(lora) is not None
+    assert (lora / "adapter" / "adapter_config.json").is_file()
+    for folder in (t5, lora):
+        record = json.loads((folder / "herdsman-train.json").read_text())
+        assert record["held_out_loss"] is not None and record["examples"] >= 10
+    evaluated = run_lm_eval(t5, tmp_path / "lm_eval", seq2seq=True)
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+
     again = run_cli("demo", "--quick", "--out", str(out))
     assert again.returncode == 0, again.stderr
-    for stage in ("seeds", "generate", "respond", "dataset", "analyze"):
+    for stage in ("seeds", "generate", "respond", "dataset", "analyze", "train"):
         assert f"{stage}: up to date" in again.stderr

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, require_data, run_cli
 
 from herdsman.generate import GenerateSettings, generate
 from herdsman.prompts import Planner
@@ -15,6 +14,7 @@ from herdsman.seeds import load_seeds
 from herdsman.store import RunStore
 from herdsman.stub_server import StubServer
 from herdsman.teachers.openai_http import OpenAISettings, OpenAITeacher
+from tests.conftest import assert_one_line_error, require_data, run_cli
 
 
 def teacher(url: str) -> OpenAITeacher:

@@ -3,12 +3,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import require_data
 
 from herdsman.errors import HerdsmanError, InputError
 from herdsman.prompts import Planner, PromptTemplate
 from herdsman.records import Seed
 from herdsman.seeds import load_seeds
+from tests.conftest import require_data
 
 
 @pytest.fixture(scope="module")

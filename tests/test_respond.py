@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, require_data, run_cli
 
 from herdsman.errors import InputError
 from herdsman.records import SamplingParams
@@ -22,6 +21,7 @@ from herdsman.respond import DEFAULT_SYSTEM_PROMPT, RespondSettings, respond
 from herdsman.store import RunStore
 from herdsman.stub_server import StubServer, echo_answer
 from herdsman.teachers.openai_http import OpenAISettings, OpenAITeacher
+from tests.conftest import assert_one_line_error, require_data, run_cli
 
 
 def write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:

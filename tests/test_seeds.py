@@ -4,11 +4,11 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, require_data, run_cli
 
 from herdsman.errors import InputError
 from herdsman.jsonl import BadLines
 from herdsman.seeds import detect_format, load_seeds, strip_eot
+from tests.conftest import assert_one_line_error, require_data, run_cli
 
 
 def test_self_instruct_seed_tasks() -> None:

@@ -4,10 +4,10 @@ import gzip
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, run_cli
 
 from herdsman.errors import InputError
 from herdsman.topics import TopicFilter, load_topic_list, read_topics, unescape_mysql
+from tests.conftest import assert_one_line_error, run_cli
 
 HEADER = "-- MySQL dump\nCREATE TABLE `category` (...);\n/*!40000 ALTER TABLE `category` DISABLE KEYS */;\n"
 

@@ -195,12 +195,12 @@ def test_training_resumes_after_a_kill(causal: Path, dataset: Path, work: Path) 
     out = work / "students" / "resume"
     args = [
         sys.executable, "-m", "herdsman", "train", "--base", str(causal), "--data", str(dataset),
-        "-o", str(out), "--max-steps", "40", "--batch-size", "2", "--per-device-batch-size", "2",
+        "-o", str(out), "--max-steps", "15", "--batch-size", "2", "--per-device-batch-size", "2",
         "--max-length", "128", "--padding", "none",
     ]  # fmt: skip
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
-    while time.time() < deadline and not list((out / ".checkpoints").glob("checkpoint-16")):
+    while time.time() < deadline and not list((out / ".checkpoints").glob("checkpoint-6")):
         time.sleep(0.2)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -210,7 +210,7 @@ def test_training_resumes_after_a_kill(causal: Path, dataset: Path, work: Path) 
     assert again.returncode == 0, again.stderr
     assert "resuming from checkpoint-" in again.stderr
     record = json.loads((out / "herdsman-train.json").read_text())
-    assert record["steps"] == 40 and record["resumed_from"].startswith("checkpoint-")
+    assert record["steps"] == 15 and record["resumed_from"].startswith("checkpoint-")
 
 
 def test_bad_bases_and_data(causal: Path, dataset: Path, tmp_path: Path) -> None:

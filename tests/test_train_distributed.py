@@ -27,7 +27,7 @@ def test_two_processes_follow_the_single_process_loss_curve(tmp_path: Path) -> N
     base = tiny_causal(tmp_path / "tiny")
     data = alpaca_dataset(tmp_path / "data", n=64, held_out=0.0)
     common = [
-        "--base", str(base), "--data", str(data), "--epochs", "2", "--lr", "3e-3",
+        "--base", str(base), "--data", str(data), "--epochs", "1", "--lr", "3e-3",
         "--batch-size", "8", "--per-device-batch-size", "4", "--max-length", "256",
     ]  # fmt: skip
     single = train([*common, "-o", str(tmp_path / "one")], [sys.executable])

@@ -3,7 +3,9 @@
 Stages: bundled seed tasks -> topics from the bundled category dump ->
 example- and topic-guided generation with the embedded teacher
 (SmolLM2-135M-Instruct), filtered and deduplicated -> responses -> dataset
-(JSONL, Parquet, HF folder, card) -> analysis (figures).
+(JSONL, Parquet, HF folder, card) -> analysis (figures) -> the herd
+(Gemma-3-270M, a small T5 from scratch, SmolLM2-135M with LoRA; ``--quick``:
+the last two, on fewer and shorter answers).
 """
 
 from __future__ import annotations
@@ -111,4 +113,6 @@ def run_demo(out: Path, quick: bool = False) -> PipelineResult:
         f"dataset: {dataset} (JSONL, Parquet, hf/ for datasets.load_from_disk, README.md)"
     )
     console.print(f"analysis: {out / 'analysis'}")
+    if (out / "students").is_dir():
+        console.print(f"students: {out / 'students'} (Hugging Face folders with model cards)")
     return result

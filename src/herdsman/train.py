@@ -78,9 +78,20 @@ def _real_tokens(plan: TrainPlan, tokenizer: Any, max_length: int) -> int:
 
 
 def _latest_checkpoint(folder: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+    """The newest complete checkpoint; incomplete ones (a kill while saving) are removed.
 
-    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+    The Trainer writes ``trainer_state.json`` last, so a folder without it was
+    cut short and cannot be resumed from.
+    """
+    if not folder.is_dir():
+        return None
+    found = [p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    for path in sorted(found, key=lambda p: int(p.name.split("-")[-1]), reverse=True):
+        if (path / "trainer_state.json").is_file():
+            return str(path)
+        if is_main_process():
+            shutil.rmtree(path, ignore_errors=True)
+    return None
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
