@@ -68,7 +68,8 @@ def test_full_run_exports_a_loadable_dataset_then_skips_everything(
 ) -> None:
     config = make_project(tmp_path, stub.url, analyze=True)
     result = run_pipeline(load_config(config))
-    assert set(statuses(result).values()) == {"ran"}
+    assert set(statuses(result).values()) == {"ran", "disabled"}
+    assert statuses(result)["train"] == "disabled"  # no students in this config
     run = tmp_path / "run"
     summary = result.outcome("generate").summary
     assert summary["example"]["kept"] == 12 and summary["topic"]["kept"] == 6
@@ -103,7 +104,7 @@ def test_full_run_exports_a_loadable_dataset_then_skips_everything(
 
     calls = stub.state.requests
     again = run_pipeline(load_config(config))
-    assert set(statuses(again).values()) == {"up to date"}
+    assert set(statuses(again).values()) == {"up to date", "disabled"}
     assert stub.state.requests == calls
 
 
@@ -122,6 +123,7 @@ def test_changed_input_reruns_downstream_stages_only(stub: StubServer, tmp_path:
         "respond": "ran",
         "dataset": "ran",
         "analyze": "disabled",
+        "train": "disabled",
     }
     assert stub.state.requests == calls + 38  # every answer again, no generation call
 

@@ -121,7 +121,7 @@ def seeds(
             for path in inputs:
                 for seed in load_seeds(path, fmt, skip_bad=skip_bad, bad=bad):
                     counts[seed.source] = counts.get(seed.source, 0) + 1
-                    yield seed.model_dump()
+                    yield seed.model_dump(exclude={"origin"})
 
         n = write_jsonl_atomic(out, rows())
         per = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
