@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from herdsman.records import Seed
-from herdsman.stages import Context, load_configured_seeds, planner_for
+from herdsman.stages import Context, load_configured_seeds, planner_for, strategies
 
 SAMPLED_PROMPTS = 200
 CHAT_OVERHEAD = 8  # role markers and separators per message, roughly
@@ -91,9 +91,8 @@ def estimate(ctx: Context, only: set[str] | None = None) -> Estimate:
     mean_instr = _mean(instr_tokens, 20.0)
     stages: list[StageEstimate] = []
 
-    strategies = {s: n for s, n in config.generate.strategies.items() if n > 0}
     generated_total = 0
-    for strategy, n in strategies.items():
+    for strategy, n in strategies(ctx).items():
         stages.append(_generation(ctx, strategy, n, seeds, count, mean_instr))
         generated_total += n
 

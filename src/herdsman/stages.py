@@ -167,7 +167,8 @@ def _run_topics(ctx: Context) -> dict[str, Any]:
 # -- generate ------------------------------------------------------------------------------
 
 
-def _strategies(ctx: Context) -> dict[str, int]:
+def strategies(ctx: Context) -> dict[str, int]:
+    """Generation strategies with a positive count."""
     return {s: n for s, n in ctx.config.generate.strategies.items() if n > 0}
 
 
@@ -178,7 +179,7 @@ def generated_path(ctx: Context, strategy: str) -> Path:
 
 def _generate_inputs(ctx: Context) -> dict[str, Path]:
     inputs = {"seeds": ctx.path(SEEDS)}
-    if "topic" in _strategies(ctx):
+    if "topic" in strategies(ctx):
         inputs["topics"] = ctx.path(TOPICS)
     template = ctx.config.generate.template
     if template:
@@ -201,14 +202,13 @@ def planner_for(ctx: Context, strategy: str, seeds: list[Seed], topics: list[str
     gen = ctx.config.generate
     template = PromptTemplate.from_file(ctx.loaded.resolve(gen.template)) if gen.template else None
     weights = {f"seeds[{i}]": s.weight for i, s in enumerate(ctx.config.seeds)}
-    uniform = len(set(weights.values())) == 1 and len(weights) == 1
     return Planner(
         strategy,
         seeds,
         template=template,
         topics=topics,
         seed=gen.seed,
-        weights=None if uniform else weights,
+        weights=None if len(weights) == 1 else weights,  # one source: nothing to weigh
     )
 
 
@@ -228,9 +228,9 @@ def _run_generate(ctx: Context) -> dict[str, Any]:
 
     gen = ctx.config.generate
     seeds = read_seed_file(ctx.path(SEEDS))
-    topics = load_topic_list(ctx.path(TOPICS)) if "topic" in _strategies(ctx) else []
+    topics = load_topic_list(ctx.path(TOPICS)) if "topic" in strategies(ctx) else []
     summary: dict[str, Any] = {}
-    for strategy, n in _strategies(ctx).items():
+    for strategy, n in strategies(ctx).items():
         planner = planner_for(ctx, strategy, seeds, topics)
         settings = GenerateSettings(
             n=n,
@@ -277,7 +277,7 @@ def _run_generate(ctx: Context) -> dict[str, Any]:
 
 def _respond_inputs(ctx: Context) -> dict[str, Path]:
     inputs = {"seeds": ctx.path(SEEDS)}
-    inputs.update({f"generated_{s}": generated_path(ctx, s) for s in _strategies(ctx)})
+    inputs.update({f"generated_{s}": generated_path(ctx, s) for s in strategies(ctx)})
     return inputs
 
 
@@ -294,7 +294,7 @@ def _run_respond(ctx: Context) -> dict[str, Any]:
 
     originals = {f"seeds[{i}]" for i, s in enumerate(ctx.config.seeds) if s.originals}
     rows = [obj for _, obj in iter_json_objects(ctx.path(SEEDS)) if obj.get("origin") in originals]
-    for strategy in _strategies(ctx):
+    for strategy in strategies(ctx):
         rows += [obj for _, obj in iter_json_objects(generated_path(ctx, strategy))]
     write_jsonl_atomic(ctx.path(INSTRUCTIONS), rows)
     cfg = ctx.config.respond
@@ -352,10 +352,10 @@ def _card_info(ctx: Context) -> Any:
     for _, obj in iter_json_objects(ctx.path(SEEDS)):
         counts[obj.get("origin", "")] = counts.get(obj.get("origin", ""), 0) + 1
     generated = {}
-    for strategy in _strategies(ctx):
+    for strategy in strategies(ctx):
         path = generated_path(ctx, strategy)
         generated[strategy] = sum(1 for _ in iter_json_objects(path)) if path.is_file() else 0
-    if "example" in _strategies(ctx):
+    if "example" in strategies(ctx):
         seeds = read_seed_file(ctx.path(SEEDS))
         try:
             example_prompt = planner_for(ctx, "example", seeds, []).plan(0).prompt
@@ -514,11 +514,11 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "generate",
         "example- and topic-guided instruction generation",
-        outputs=lambda ctx: [generated_path(ctx, s) for s in _strategies(ctx)],
+        outputs=lambda ctx: [generated_path(ctx, s) for s in strategies(ctx)],
         inputs=_generate_inputs,
         settings=_generate_settings,
         run=_run_generate,
-        enabled=lambda ctx: bool(_strategies(ctx)),
+        enabled=lambda ctx: bool(strategies(ctx)),
         calls_teacher=True,
     ),
     Stage(
