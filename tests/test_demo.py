@@ -64,7 +64,45 @@ def test_quick_demo_generates_answers_and_resumes(tmp_path: Path) -> None:
     evaluated = run_lm_eval(t5, tmp_path / "lm_eval", seq2seq=True)
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
 
+    # Evaluation: every student and base scored on the offline suite, the judge, the report.
+    bench = json.loads((out / "eval" / "benchmarks.json").read_text())
+    names = {m["name"] for m in bench["models"]}
+    assert names == {
+        "t5-scratch-lamini", "smollm2-135m-lora", "t5-scratch (base)",
+        "smollm2-135m-instruct (base)",
+    }  # fmt: skip
+    assert all(len(m["scores"]) == 6 for m in bench["models"])
+    imitation = json.loads((out / "eval" / "imitation.json").read_text())
+    assert {s["model"] for s in imitation["scores"]} == names
+    probes = json.loads((out / "eval" / "probes.json").read_text())
+    assert all(len(a) == len(probes["prompts"]) for a in probes["answers"].values())
+    judge = json.loads((out / "eval" / "judge.json").read_text())
+    assert set(judge["grades"]) == names | {"teacher"}
+    judged = min(4, hf["held_out"].num_rows)  # quick: the first 4 held-out instructions
+    assert all(sum(counts.values()) == judged for counts in judge["grades"].values())
+    assert judge["bias"]["failed"] == 0
+    report = out / "report.html"
+    assert f"report: {report.resolve()}" in " ".join(first.stderr.split())
+    html = report.read_text()
+    for heading in (
+        "The herd",
+        "Benchmarks",
+        "Imitation of the teacher",
+        "LLM judge",
+        "Probe prompts",
+    ):
+        assert heading in html
+
     again = run_cli("demo", "--quick", "--out", str(out))
     assert again.returncode == 0, again.stderr
-    for stage in ("seeds", "generate", "respond", "dataset", "analyze", "train"):
+    for stage in (
+        "seeds",
+        "generate",
+        "respond",
+        "dataset",
+        "analyze",
+        "train",
+        "evaluate",
+        "judge",
+    ):
         assert f"{stage}: up to date" in again.stderr

@@ -124,6 +124,9 @@ def test_changed_input_reruns_downstream_stages_only(stub: StubServer, tmp_path:
         "dataset": "ran",
         "analyze": "disabled",
         "train": "disabled",
+        "evaluate": "disabled",
+        "judge": "disabled",
+        "report": "ran",
     }
     assert stub.state.requests == calls + 38  # every answer again, no generation call
 

@@ -764,9 +764,13 @@ def main() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")  # lm-eval's and transformers' bars; ours are rich
     app(prog_name="herdsman")
     sys.exit(0)
 
+
+# eval, judge, rate and report live in their own module and register on `app`.
+from herdsman import cli_eval  # noqa: E402,F401
 
 if __name__ == "__main__":
     main()

@@ -176,13 +176,30 @@ class StudentConfig(Section):
     from_scratch: bool = Field(False, description="Initialise weights randomly from the config")
 
 
-class EvaluationConfig(Section):
-    """Which benchmarks and probes to run."""
+class JudgeConfig(Section):
+    """The LLM judge (the pipeline's teacher) grading answers with the A-D rubric."""
 
+    enabled: bool = True
+    instructions: str | None = Field(
+        None, description="JSONL of instructions to judge (default: the held-out split)"
+    )
+    max_items: int = Field(20, ge=1)
+    pairwise: bool = False
+    retries: int = Field(1, ge=0, le=5)
+
+
+class EvaluationConfig(Section):
+    """Benchmarks, imitation score, probes and judge for the herd."""
+
+    enabled: bool = True
     tasks: list[str] = Field(default_factory=lambda: ["herdsman_offline"])
-    limit: int | None = Field(None, ge=1)
-    probes: str | None = None
+    limit: int | None = Field(None, ge=1, description="At most N items per benchmark task")
+    bases: bool = Field(True, description="Also evaluate each student's base model")
     batch_size: int = Field(8, ge=1)
+    imitation_items: int = Field(200, ge=1, description="Held-out items for the imitation score")
+    max_new_tokens: int = Field(128, ge=1)
+    probes: str | None = Field(None, description="Probe prompts file (default: bundled)")
+    judge: JudgeConfig = JudgeConfig()
 
 
 class PipelineConfig(Section):
@@ -242,6 +259,10 @@ def _file_fields(config: PipelineConfig) -> list[tuple[Loc, str]]:
     ]
     if config.evaluation.probes:
         fields.append((("evaluation", "probes"), config.evaluation.probes))
+    if config.evaluation.judge.instructions:
+        fields.append(
+            (("evaluation", "judge", "instructions"), config.evaluation.judge.instructions)
+        )
     return fields
 
 

@@ -5,11 +5,13 @@ example- and topic-guided generation with the embedded teacher
 (SmolLM2-135M-Instruct), filtered and deduplicated -> responses -> dataset
 (JSONL, Parquet, HF folder, card) -> analysis (figures) -> the herd
 (Gemma-3-270M, a small T5 from scratch, SmolLM2-135M with LoRA; ``--quick``:
-the last two, on fewer and shorter answers).
+the last two, on fewer and shorter answers) -> evaluation (offline
+benchmarks, imitation score, probes) -> the A-D judge -> ``report.html``.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from herdsman.console import console
 from herdsman.filters import FILTER_NAMES
 from herdsman.jsonl import iter_json_objects
 from herdsman.pipeline import PipelineResult, run_pipeline
+from herdsman.results_table import benchmark_table, grades_table
 
 #: ``--quick``: fewer seeds, fewer and shorter calls.
 QUICK = {
@@ -30,6 +33,8 @@ QUICK = {
         "sampling": {"temperature": 0.7, "top_p": 0.95, "max_tokens": 160, "seed": 7},
     },
     "respond": {"sampling": {"temperature": 0.0, "max_tokens": 64}},
+    # A short evaluation: 10 items per offline task, short answers, 4 judged items.
+    "evaluation": {"limit": 10, "max_new_tokens": 48, "judge": {"max_items": 4}},
     # Two cheap students (the full demo adds Gemma-3-270M, ~2.5 min to convert once).
     "students": [
         {
@@ -115,4 +120,13 @@ def run_demo(out: Path, quick: bool = False) -> PipelineResult:
     console.print(f"analysis: {out / 'analysis'}")
     if (out / "students").is_dir():
         console.print(f"students: {out / 'students'} (Hugging Face folders with model cards)")
+    benchmarks = out / "eval" / "benchmarks.json"
+    if benchmarks.is_file():
+        console.print(benchmark_table(json.loads(benchmarks.read_text())))
+    judge = out / "eval" / "judge.json"
+    if judge.is_file():
+        console.print(grades_table(json.loads(judge.read_text())))
+    report = out / "report.html"
+    if report.is_file():
+        console.print(f"report: {report.resolve()}")
     return result

@@ -23,7 +23,8 @@ from herdsman.console import console
 from herdsman.errors import HerdsmanError
 from herdsman.fingerprint import fingerprint
 from herdsman.records import utc_now
-from herdsman.stages import STAGE_NAMES, STAGES, Context, Stage
+from herdsman.stage_registry import STAGE_NAMES, STAGES
+from herdsman.stages import Context, Stage
 
 MANIFEST = Path(".herdsman") / "stages.json"
 

@@ -493,7 +493,7 @@ def _analyze_inputs(ctx: Context) -> dict[str, Path]:
     return {"dataset": ctx.path(DATASET)}
 
 
-STAGES: tuple[Stage, ...] = (
+CORE_STAGES: tuple[Stage, ...] = (
     Stage(
         "seeds",
         "load and normalise the seed sources",
@@ -557,4 +557,3 @@ STAGES: tuple[Stage, ...] = (
         enabled=lambda ctx: bool(ctx.config.students),
     ),
 )
-STAGE_NAMES = tuple(s.name for s in STAGES)

@@ -15,6 +15,9 @@ the user message inject faults, counted per distinct message:
 - ``[[empty:N]]``: the first N responses have ``choices: []``
 - ``[[always500]]``: always HTTP 500; ``[[400]]``: always HTTP 400
 - ``[[length]]``: answer with ``finish_reason: "length"``
+- ``[[replies:X|Y|...]]`` anywhere in the conversation: answer the k-th of X, Y, ...
+  where k counts the assistant turns so far (the last one repeats): a scripted
+  model, e.g. a judge that rambles first and grades when reminded
 
 Run: ``python -m herdsman.stub_server --port 0 [--delay 0.1] [--api-key KEY]``;
 it prints ``PORT <n>`` once listening. ``GET /stats`` returns request counts.
@@ -141,6 +144,19 @@ class StubState:
 STATE: web.AppKey[StubState] = web.AppKey("state", StubState)
 
 
+_SCRIPT = re.compile(r"\[\[replies:([^\]]*)\]\]")
+
+
+def _scripted(messages: list[dict[str, Any]]) -> str | None:
+    for message in messages:
+        match = _SCRIPT.search(str(message.get("content", "")))
+        if match:
+            replies = match.group(1).split("|")
+            turn = sum(m.get("role") == "assistant" for m in messages)
+            return replies[min(turn, len(replies) - 1)]
+    return None
+
+
 async def _chat(request: web.Request) -> web.Response:
     state: StubState = request.app[STATE]
     state.requests += 1
@@ -175,7 +191,9 @@ async def _chat(request: web.Request) -> web.Response:
         if name == "empty" and seen <= n:
             return web.json_response({"id": "x", "choices": [], "usage": {}})
     finish = "length" if "[[length]]" in user else "stop"
-    answer = generation_reply(user, state.refuse_generation) or echo_answer(user)
+    answer = (
+        _scripted(messages) or generation_reply(user, state.refuse_generation) or echo_answer(user)
+    )
     return web.json_response(
         {
             "id": f"chatcmpl-{state.requests}",

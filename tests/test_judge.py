@@ -1,0 +1,154 @@
+"""The A-D judge: strict parsing, retries, caching in the run store, pairwise bias stats."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from herdsman.answer_sheets import AnswerSheet, Item, read_answer_sheet
+from herdsman.judge import (
+    bias_statistics,
+    compare_pairs,
+    grade_answers,
+    parse_grade,
+    parse_preference,
+)
+from herdsman.store import RunStore
+from herdsman.stub_server import StubServer
+from herdsman.teachers.factory import TeacherOptions, build_teacher
+from tests.conftest import assert_one_line_error, require_data, run_cli
+
+
+@pytest.mark.parametrize(
+    ("reply", "grade"),
+    [
+        ("A", "A"),
+        ("B. Minor errors in the second sentence.", "B"),
+        ("**C**", "C"),
+        ("Grade: d", "D"),
+        ("(A) it is fine", "A"),
+        ("A good answer overall.", None),  # prose, not a grade
+        ("The grade is A", None),  # does not start with the grade
+        ("E", None),
+        ("", None),
+        ("A: valid and satisfying.\nB: acceptable with minor errors.", None),  # the rubric recited
+        ("b.", None),
+    ],
+)
+def test_parse_grade_is_strict(reply: str, grade: str | None) -> None:
+    assert parse_grade(reply) == grade
+
+
+def test_parse_preference() -> None:
+    assert parse_preference("1") == "1"
+    assert parse_preference("Answer 2 is better.") == "2"
+    assert parse_preference("Tie: both are fine") == "tie"
+    assert parse_preference("12") is None
+    assert parse_preference("Both are good") is None
+
+
+def _sheet() -> AnswerSheet:
+    sheet = AnswerSheet()
+    item = Item("q1", "Name a primary colour.")
+    sheet.add(item, "good", "Red. [[replies:A]]")
+    sheet.add(item, "rambler", "Blue, maybe. [[replies:I think this is quite nice|B]]")
+    sheet.add(item, "hopeless", "Green? [[replies:Hmm.|Still thinking.]]")
+    return sheet
+
+
+def _teacher(stub: StubServer):  # type: ignore[no-untyped-def]
+    return build_teacher(
+        TeacherOptions(backend="openai", model="judge-stub", base_url=stub.url, max_retries=0)
+    )
+
+
+def test_grades_retry_and_unparsed_are_never_guessed(stub: StubServer, tmp_path: Path) -> None:
+    with RunStore(tmp_path / "store.sqlite") as store:
+        report = grade_answers(_sheet(), _teacher(stub), store, retries=1)
+    by_model = {j.model: j for j in report.judgements}
+    assert (by_model["good"].grade, by_model["good"].attempts) == ("A", 1)
+    assert (by_model["rambler"].grade, by_model["rambler"].attempts) == ("B", 2)
+    assert by_model["hopeless"].grade is None
+    assert by_model["hopeless"].status == "unparsed"
+    assert by_model["hopeless"].reply == "Still thinking."
+    assert report.grade_counts()["hopeless"]["unparsed"] == 1
+    assert stub.state.requests == 5  # 3 first asks + 2 reminders
+
+
+def test_judgements_are_cached_in_the_run_store(stub: StubServer, tmp_path: Path) -> None:
+    with RunStore(tmp_path / "store.sqlite") as store:
+        first = grade_answers(_sheet(), _teacher(stub), store)
+        made = stub.state.requests
+        again = grade_answers(_sheet(), _teacher(stub), store)
+    assert stub.state.requests == made
+    assert [j.grade for j in again.judgements] == [j.grade for j in first.judgements]
+    assert again.stats.cached == made
+
+
+def test_failed_calls_are_recorded_as_failed(stub: StubServer, tmp_path: Path) -> None:
+    sheet = AnswerSheet()
+    sheet.add(Item("q", "Say hi."), "m", "hi [[always500]]")
+    with RunStore(tmp_path / "store.sqlite") as store:
+        report = grade_answers(sheet, _teacher(stub), store)
+    assert report.judgements[0].status == "failed"
+    assert bias_statistics(report)["failed"] == 1
+
+
+def test_pairwise_position_bias_becomes_ties(stub: StubServer, tmp_path: Path) -> None:
+    # A judge that always prefers whatever is shown first: every pair disagrees across orders.
+    sheet = AnswerSheet()
+    for n in range(3):
+        item = Item(f"q{n}", f"Question {n} [[replies:1]]")
+        sheet.add(item, "short", "Yes.")
+        sheet.add(item, "long", "Yes, and here is a much longer explanation of why.")
+    with RunStore(tmp_path / "store.sqlite") as store:
+        report = compare_pairs(sheet, _teacher(stub), store)
+    assert [p.status for p in report.pairs] == ["disagreement"] * 3
+    assert all(p.winner is None for p in report.pairs)
+    stats = bias_statistics(report)
+    assert stats["first_position_rate"] == 1.0
+    assert stats["order_agreement"] == 0.0
+    assert stats["longer_wins_rate"] is None  # no decided pair
+
+
+def test_pairwise_consistent_judge_decides(stub: StubServer, tmp_path: Path) -> None:
+    # The scripted reply is the first marker in the prompt: "1" when "good" is shown first,
+    # "2" when "bad" is shown first, so both orders pick "good".
+    sheet = AnswerSheet()
+    item = Item("q", "Name the capital of France.")
+    sheet.add(item, "good", "Paris is the capital of France. [[replies:1]]")
+    sheet.add(item, "bad", "London. [[replies:2]]")
+    with RunStore(tmp_path / "store.sqlite") as store:
+        report = compare_pairs(sheet, _teacher(stub), store)
+    assert (report.pairs[0].status, report.pairs[0].winner) == ("decided", "good")
+    stats = bias_statistics(report)
+    assert stats["order_agreement"] == 1.0
+    assert stats["first_position_rate"] == 0.5
+    assert stats["longer_wins_rate"] == 1.0
+
+
+def test_judge_cli_on_real_predictions(stub: StubServer, tmp_path: Path) -> None:
+    files = sorted(require_data("self_instruct", "predictions").glob("*_predictions.jsonl"))
+    sheet = read_answer_sheet(files)
+    assert len(sheet.items) == 252 and len(sheet.models) == 3
+    assert sheet.models == ["davinci-self-instruct", "davinci", "text-davinci-003"]
+    out = tmp_path / "judge.json"
+    result = run_cli(
+        "judge", *map(str, files), "-o", str(out), "--limit", "5", "--retries", "0",
+        "--teacher", "openai", "--model", "stub", "--base-url", stub.url,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out.read_text())
+    # The stub echoes the prompt: never a grade, so every answer is unparsed, none guessed.
+    assert data["bias"]["unparsed"] == 15
+    assert all(c["unparsed"] == 5 for c in data["grades"].values())
+
+
+def test_judge_cli_bad_answer_file(tmp_path: Path) -> None:
+    bad = tmp_path / "answers.jsonl"
+    bad.write_text('{"instruction": "x", "answer": "y"}\n{"instruction": "z"}\n')
+    result = run_cli("judge", str(bad), "-o", str(tmp_path / "j.json"))
+    assert_one_line_error(result, f"{bad}:2", "answer")
+    assert not (tmp_path / "j.json").exists()
