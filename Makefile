@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_topics.py
 	$(PY) benchmarks/bench_analyze.py
 	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_rating.py
 
 clean:
 	rm -rf $(VENV) demo-run .pytest_cache .mypy_cache .ruff_cache

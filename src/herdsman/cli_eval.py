@@ -93,6 +93,7 @@ def eval_command(
 
     with user_errors():
         found = collect_models(models, with_bases=not no_bases)
+        prompts = load_probes(probes)  # bad input fails before any model loads
         evaluator = Evaluator(
             found,
             out,
@@ -104,7 +105,7 @@ def eval_command(
         result = evaluator.benchmarks()
         if data is not None:
             evaluator.imitation(data)
-        evaluator.probes(load_probes(probes))
+        evaluator.probes(prompts)
         console.print(benchmark_table(result))
         for task, why in result["unavailable"].items():
             console.print(f"not run: {task}: {why}")

@@ -68,6 +68,7 @@ def _run_evaluate(ctx: Context) -> dict[str, Any]:
 
     cfg = ctx.config.evaluation
     models = collect_models([student_dir(ctx, s.name) for s in ctx.config.students], cfg.bases)
+    probes = load_probes(_probes_file(ctx))  # bad input fails before any model loads
     evaluator = Evaluator(
         models,
         ctx.path(EVAL),
@@ -83,7 +84,7 @@ def _run_evaluate(ctx: Context) -> dict[str, Any]:
     benchmarks = evaluator.benchmarks()
     held_out = ctx.path(DATASET) / "held_out.jsonl"
     imitation = evaluator.imitation(held_out) if held_out.is_file() else None
-    evaluator.probes(load_probes(_probes_file(ctx)))
+    evaluator.probes(probes)
     judge_file = _judge_file(ctx)
     if judge_file is not None:
         items = read_instruction_items(judge_file, cfg.judge.max_items)
