@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from herdsman.console import quiet_progress_bars
 from herdsman.errors import HerdsmanError
 from herdsman.eval_models import EvalModel
 from herdsman.eval_suite import (
@@ -143,6 +144,9 @@ def _wrapped_lm_class() -> type:
         def chat_template(self, chat_template: bool | str = False) -> str:
             return f"herdsman:{self.herdsman_wrapper}"
 
+        def loglikelihood(self, requests: Any, disable_tqdm: bool = False) -> Any:
+            return super().loglikelihood(requests, disable_tqdm=True)
+
     return WrappedHFLM
 
 
@@ -197,6 +201,7 @@ def evaluate_model(
     """
     from lm_eval import simple_evaluate
 
+    quiet_progress_bars()
     lm_class = _wrapped_lm_class()
     try:
         lm = lm_class(

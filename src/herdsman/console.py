@@ -44,3 +44,12 @@ def progress_bar(description: str) -> Iterator[tuple[Progress, TaskID]]:
     with progress:
         task = progress.add_task(description, total=None)
         yield progress, task
+
+
+def quiet_progress_bars() -> None:
+    """Silence the tqdm bars of datasets and transformers (herdsman reports progress itself)."""
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    datasets.disable_progress_bars()
+    hf_logging.disable_progress_bar()

@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from herdsman.console import quiet_progress_bars
 from herdsman.errors import HerdsmanError
 from herdsman.eval_models import EvalModel
 from herdsman.jsonl import iter_json_objects
@@ -52,6 +53,7 @@ class _Generator:
         import torch
         from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
+        quiet_progress_bars()
         self.model = model
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         try:
@@ -65,6 +67,7 @@ class _Generator:
         self.lm = self.lm.to(self.device).eval()
         if model.architecture == "causal":
             self.tokenizer.padding_side = "left"
+            self.tokenizer.truncation_side = "left"  # a long prompt keeps its "### Response:" end
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
 

@@ -111,16 +111,16 @@ def _run_judge(ctx: Context) -> dict[str, Any]:
 
     cfg = ctx.config.evaluation.judge
     sheet = read_answer_sheet([eval_path(ctx, ANSWER_SHEET)])
+    pair_models = [m for m in sheet.models if m != TEACHER]
+    pairs = len(pair_models) * (len(pair_models) - 1) if cfg.pairwise else 0
     with progress_bar("judge") as (bar, task):
-        pairs = len(sheet.models) * (len(sheet.models) - 1) if cfg.pairwise else 0
         bar.update(task, total=len(sheet.items) * (len(sheet.models) + pairs))
         report = grade_answers(
             sheet, ctx.teacher(), ctx.store(), cfg.retries, on_progress=lambda: bar.advance(task)
         )
         if cfg.pairwise:
-            models = [m for m in sheet.models if m != TEACHER]
             compare_pairs(
-                sheet, ctx.teacher(), ctx.store(), models, cfg.retries,
+                sheet, ctx.teacher(), ctx.store(), pair_models, cfg.retries,
                 on_progress=lambda: bar.advance(task), report=report,
             )  # fmt: skip
     result = report.as_dict()
