@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from tests.conftest import run_cli
-from tests.tiny_models import run_lm_eval
 
 pytestmark = pytest.mark.slow
 
@@ -61,9 +60,6 @@ def test_quick_demo_generates_answers_and_resumes(tmp_path: Path) -> None:
     for folder in (t5, lora):
         record = json.loads((folder / "herdsman-train.json").read_text())
         assert record["held_out_loss"] is not None and record["examples"] >= 10
-    evaluated = run_lm_eval(t5, tmp_path / "lm_eval", seq2seq=True)
-    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
-
     # Evaluation: every student and base scored on the offline suite, the judge, the report.
     bench = json.loads((out / "eval" / "benchmarks.json").read_text())
     names = {m["name"] for m in bench["models"]}
