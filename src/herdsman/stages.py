@@ -8,7 +8,6 @@ Stages talk only through the files in the run folder.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -466,11 +465,8 @@ def _run_train(ctx: Context) -> dict[str, Any]:
             console.print(f"  {student.name}: up to date")
             outcomes[student.name] = done
             continue
-        outcome = train_student(student, ctx.path(DATASET), folder)
-        record = folder / "herdsman-train.json"
-        saved = read_outcome(folder) | {"fingerprint": mark}
-        record.write_text(json.dumps(saved, indent=2), encoding="utf-8")
-        outcomes[student.name] = saved
+        outcome = train_student(student, ctx.path(DATASET), folder, fingerprint=mark)
+        outcomes[student.name] = read_outcome(folder)
         console.print(
             f"  {student.name}: {outcome.steps} steps in {outcome.train_seconds:.0f}s, "
             f"final loss {outcome.final_loss}, held-out loss {outcome.held_out_loss}"

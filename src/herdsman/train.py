@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from herdsman.atomic import write_text_atomic
 from herdsman.config import StudentConfig
 from herdsman.console import console
 from herdsman.errors import HerdsmanError
@@ -51,6 +52,7 @@ class TrainOutcome:
     resumed_from: str | None
     output: str
     loss_curve: list[tuple[int, float]]
+    fingerprint: str | None = None
 
 
 def _load_model(path: Path, architecture: str, student: StudentConfig) -> Any:
@@ -119,7 +121,9 @@ def _progress_callback(name: str) -> Any:
     return Progress()
 
 
-def train_student(student: StudentConfig, data_path: Path, out_dir: Path) -> TrainOutcome:
+def train_student(
+    student: StudentConfig, data_path: Path, out_dir: Path, fingerprint: str | None = None
+) -> TrainOutcome:
     """Train one student on a LaMini dataset and save it as a Hugging Face folder.
 
     Args:
@@ -127,6 +131,7 @@ def train_student(student: StudentConfig, data_path: Path, out_dir: Path) -> Tra
         data_path: A herdsman ``dataset/`` folder (train and held-out splits)
             or any LaMini-format file (all rows train).
         out_dir: The student folder.
+        fingerprint: Recorded in ``herdsman-train.json`` (the pipeline's up-to-date check).
 
     Raises:
         HerdsmanError: Bad base, unusable data, max_length shorter than the
@@ -198,6 +203,7 @@ def train_student(student: StudentConfig, data_path: Path, out_dir: Path) -> Tra
         resumed_from=Path(resume).name if resume else None,
         output=str(out_dir),
         loss_curve=history,
+        fingerprint=fingerprint,
     )
     if trainer.is_world_process_zero():
         _save(trainer, tokenizer, student, plan, outcome, data_path)
@@ -237,7 +243,7 @@ def _save(
     (out / "README.md").write_text(
         render_model_card(student, outcome, data_path, plan), encoding="utf-8"
     )
-    (out / TRAIN_RECORD).write_text(json.dumps(asdict(outcome), indent=2), encoding="utf-8")
+    write_text_atomic(out / TRAIN_RECORD, json.dumps(asdict(outcome), indent=2))
     shutil.rmtree(plan.checkpoints, ignore_errors=True)
 
 
