@@ -161,3 +161,42 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(HerdsmanError, match="schema 99"):
         RunStore(path)
+
+
+V1_SCHEMA = """
+CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta VALUES ('schema_version', '1');
+CREATE TABLE calls (
+    key TEXT PRIMARY KEY, stage TEXT NOT NULL, teacher TEXT NOT NULL, model TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'error')), text TEXT, finish_reason TEXT,
+    prompt_tokens INTEGER, completion_tokens INTEGER, cost REAL, error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 1, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+) WITHOUT ROWID;
+INSERT INTO calls VALUES ('old', 'respond', 'openai', 'm', 'ok', 'blue', 'stop',
+                          1, 1, NULL, NULL, 1, '2026-11-01', '2026-11-01');
+"""
+
+
+def test_version_1_stores_keep_working(tmp_path: Path) -> None:
+    path = tmp_path / "v1.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(V1_SCHEMA)
+    with RunStore(path) as store:
+        assert store.get("old") is not None and store.get("old").text == "blue"  # type: ignore[union-attr]
+        store.put_many([result("new"), result("old", text="overwritten?")])
+        assert store.done_keys(["old", "new", "none"]) == {"old", "new"}
+        assert store.get("old").text == "blue"  # type: ignore[union-attr]
+    with sqlite3.connect(path) as conn:
+        version = conn.execute("SELECT value FROM meta").fetchone()[0]
+    assert version == "1"  # read and written in place, not converted
+
+
+def test_new_stores_keep_a_rowid_and_a_unique_key(tmp_path: Path) -> None:
+    path = tmp_path / "v2.sqlite"
+    with RunStore(path) as store:
+        store.put_many([result("a"), result("a", text="again")])
+        assert store.count() == 1
+    with sqlite3.connect(path) as conn:
+        sql = conn.execute("SELECT sql FROM sqlite_master WHERE name='calls'").fetchone()[0]
+        version = conn.execute("SELECT value FROM meta").fetchone()[0]
+    assert "WITHOUT ROWID" not in sql and "UNIQUE" in sql and version == "2"
