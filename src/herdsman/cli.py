@@ -164,6 +164,17 @@ def respond(
     ] = False,
     store: StoreOpt = None,
     skip_bad: SkipBadOpt = False,
+    batch_api: Annotated[
+        bool,
+        typer.Option(
+            "--batch-api",
+            help="openai: submit through the Batch API (half price, answers within 24 h; "
+            "re-run the same command to resume polling).",
+        ),
+    ] = False,
+    poll: Annotated[
+        float, typer.Option("--poll", min=0.01, help="Seconds between Batch API polls.")
+    ] = 30.0,
 ) -> None:
     """Have the teacher answer every instruction once; write LaMini records in input order.
 
@@ -177,6 +188,8 @@ def respond(
       OPENAI_API_KEY=... herdsman respond seeds.jsonl -o lamini.jsonl --teacher openai --model gpt-4o-mini --concurrency 64
 
       herdsman respond seeds.jsonl -o out.jsonl --teacher openai --base-url http://localhost:8000/v1 --model Qwen/Qwen2.5-7B-Instruct
+
+      herdsman respond all.jsonl -o lamini.jsonl --teacher openai --model gpt-4o-mini --batch-api
     """
     from herdsman.respond import DEFAULT_SYSTEM_PROMPT, RespondSettings
     from herdsman.respond import respond as run_respond
@@ -206,6 +219,13 @@ def respond(
         )
         if not in_path.exists():
             raise HerdsmanError(f"{in_path}: no such file")
+        if batch_api:
+            if teacher != "openai":
+                raise HerdsmanError("--batch-api needs --teacher openai")
+            journal = (store or default_store(out)).parent / "batches.jsonl"
+            options = options.model_copy(
+                update={"batch_api": True, "batch_journal": journal, "batch_poll_s": poll}
+            )
         built = build_teacher(options)
         with (
             RunStore(store or default_store(out)) as run_store,

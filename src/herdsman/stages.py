@@ -67,6 +67,8 @@ class Context:
         model = options.model
         if model and options.backend == "local" and ("/" in model or model.startswith(".")):
             data["model"] = str(self.loaded.resolve(model))
+        if options.batch_api and not options.batch_journal:
+            data["batch_journal"] = self.run_dir / ".herdsman" / "batches.jsonl"
         return TeacherOptions(**data)
 
     def teacher(self) -> Teacher:

@@ -15,9 +15,15 @@ the user message inject faults, counted per distinct message:
 - ``[[empty:N]]``: the first N responses have ``choices: []``
 - ``[[always500]]``: always HTTP 500; ``[[400]]``: always HTTP 400
 - ``[[length]]``: answer with ``finish_reason: "length"``
+- ``[[batch-drop]]``: (Batch API) the line gets no output, as in an expired batch
 - ``[[replies:X|Y|...]]`` anywhere in the conversation: answer the k-th of X, Y, ...
   where k counts the assistant turns so far (the last one repeats): a scripted
   model, e.g. a judge that rambles first and grades when reminded
+
+It also speaks the Batch API (``POST /v1/files``, ``POST /v1/batches``,
+``GET /v1/batches/ID``, ``GET /v1/files/ID/content``): a batch is
+``in_progress`` at its first poll and ends at its third, each line answered as
+above.
 
 Run: ``python -m herdsman.stub_server --port 0 [--delay 0.1] [--api-key KEY]``;
 it prints ``PORT <n>`` once listening. ``GET /stats`` returns request counts.
@@ -32,6 +38,7 @@ import threading
 from collections import Counter
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 MARKER = re.compile(r"\[\[(\w+)(?::(\d+))?\]\]")
@@ -139,6 +146,11 @@ class StubState:
         self.refuse_generation = refuse_generation
         self.requests = 0
         self.by_content: Counter[str] = Counter()
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict[str, Any]] = {}
+        self.batch_polls = 0
+        self.polls_to_finish = 3
+        self.expire_batches = False
 
 
 STATE: web.AppKey[StubState] = web.AppKey("state", StubState)
@@ -157,61 +169,152 @@ def _scripted(messages: list[dict[str, Any]]) -> str | None:
     return None
 
 
-async def _chat(request: web.Request) -> web.Response:
-    state: StubState = request.app[STATE]
-    state.requests += 1
-    if (
-        state.api_key is not None
-        and request.headers.get("Authorization") != f"Bearer {state.api_key}"
-    ):
-        return web.json_response({"error": {"message": "Incorrect API key provided"}}, status=401)
-    body: dict[str, Any] = await request.json()
+def reply_to(state: StubState, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+    """The stub's answer to one chat-completions body: (status, JSON or raw text, headers)."""
     messages = body.get("messages") or []
     user = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
     state.by_content[user] += 1
     seen = state.by_content[user]
-    if state.delay:
-        await asyncio.sleep(state.delay)
     for name, count in MARKER.findall(user):
         n = int(count) if count else 0
         if name in ("429", "503") and seen <= n:
-            return web.json_response(
-                {"error": {"message": "Rate limit reached"}},
-                status=int(name),
-                headers={"Retry-After": "1"},
-            )
+            return int(name), {"error": {"message": "Rate limit reached"}}, {"Retry-After": "1"}
         if name == "500" and seen <= n:
-            return web.json_response({"error": {"message": "server error"}}, status=500)
+            return 500, {"error": {"message": "server error"}}, {}
         if name == "always500":
-            return web.json_response({"error": {"message": "server error"}}, status=500)
+            return 500, {"error": {"message": "server error"}}, {}
         if name == "400":
-            return web.json_response({"error": {"message": "context length exceeded"}}, status=400)
+            return 400, {"error": {"message": "context length exceeded"}}, {}
         if name == "badjson" and seen <= n:
-            return web.Response(text='{"choices": [ {"message": ', content_type="application/json")
+            return 200, '{"choices": [ {"message": ', {}
         if name == "empty" and seen <= n:
-            return web.json_response({"id": "x", "choices": [], "usage": {}})
+            return 200, {"id": "x", "choices": [], "usage": {}}, {}
     finish = "length" if "[[length]]" in user else "stop"
     answer = (
         _scripted(messages) or generation_reply(user, state.refuse_generation) or echo_answer(user)
     )
-    return web.json_response(
-        {
-            "id": f"chatcmpl-{state.requests}",
-            "object": "chat.completion",
-            "model": body.get("model"),
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": answer},
-                    "finish_reason": finish,
-                }
-            ],
-            "usage": {
-                "prompt_tokens": sum(len(m.get("content", "").split()) for m in messages),
-                "completion_tokens": len(answer.split()),
-            },
-        }
+    completion = {
+        "id": f"chatcmpl-{state.requests}",
+        "object": "chat.completion",
+        "model": body.get("model"),
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": answer},
+                "finish_reason": finish,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": sum(len(m.get("content", "").split()) for m in messages),
+            "completion_tokens": len(answer.split()),
+        },
+    }
+    return 200, completion, {}
+
+
+def _authorised(state: StubState, request: web.Request) -> bool:
+    return (
+        state.api_key is None or request.headers.get("Authorization") == f"Bearer {state.api_key}"
     )
+
+
+_UNAUTHORISED = {"error": {"message": "Incorrect API key provided"}}
+
+
+async def _chat(request: web.Request) -> web.Response:
+    state: StubState = request.app[STATE]
+    state.requests += 1
+    if not _authorised(state, request):
+        return web.json_response(_UNAUTHORISED, status=401)
+    body: dict[str, Any] = await request.json()
+    if state.delay:
+        await asyncio.sleep(state.delay)
+    status, payload, headers = reply_to(state, body)
+    if isinstance(payload, str):
+        return web.Response(text=payload, content_type="application/json", headers=headers)
+    return web.json_response(payload, status=status, headers=headers)
+
+
+# -- Batch API: files and batches, processed in memory ------------------------------------
+
+
+async def _upload(request: web.Request) -> web.Response:
+    state: StubState = request.app[STATE]
+    if not _authorised(state, request):
+        return web.json_response(_UNAUTHORISED, status=401)
+    form = await request.post()
+    upload = form.get("file")
+    if form.get("purpose") != "batch" or not hasattr(upload, "file"):
+        return web.json_response(
+            {"error": {"message": "purpose=batch and a file needed"}}, status=400
+        )
+    file_id = f"file-{len(state.files)}"
+    state.files[file_id] = upload.file.read()  # type: ignore[union-attr]
+    return web.json_response({"id": file_id, "object": "file", "purpose": "batch"})
+
+
+async def _create_batch(request: web.Request) -> web.Response:
+    state: StubState = request.app[STATE]
+    if not _authorised(state, request):
+        return web.json_response(_UNAUTHORISED, status=401)
+    body = await request.json()
+    if body.get("input_file_id") not in state.files:
+        return web.json_response({"error": {"message": "no such file"}}, status=404)
+    batch_id = f"batch-{len(state.batches)}"
+    state.batches[batch_id] = {
+        "id": batch_id, "status": "validating", "input_file_id": body["input_file_id"],
+        "polls": 0, "output_file_id": None, "error_file_id": None,
+    }  # fmt: skip
+    return web.json_response(state.batches[batch_id])
+
+
+def _finish_batch(state: StubState, batch: dict[str, Any]) -> None:
+    """Answer every line; lines marked [[batch-drop]] get no output (as if expired)."""
+    out, errors = [], []
+    for line in state.files[batch["input_file_id"]].splitlines():
+        if not line.strip():
+            continue
+        item = orjson.loads(line)
+        if "[[batch-drop]]" in orjson.dumps(item["body"]).decode():
+            continue
+        state.requests += 1
+        status, payload, _ = reply_to(state, item["body"])
+        if isinstance(payload, str) or status != 200:
+            errors.append({"custom_id": item["custom_id"], "response": {
+                "status_code": status, "body": payload if isinstance(payload, dict) else {}},
+                "error": None})  # fmt: skip
+            continue
+        out.append({"custom_id": item["custom_id"],
+                    "response": {"status_code": 200, "body": payload}, "error": None})  # fmt: skip
+    for name, rows in (("output_file_id", out), ("error_file_id", errors)):
+        if rows:
+            file_id = f"file-{len(state.files)}"
+            state.files[file_id] = b"".join(orjson.dumps(r) + b"\n" for r in rows)
+            batch[name] = file_id
+    batch["status"] = "expired" if state.expire_batches else "completed"
+
+
+async def _get_batch(request: web.Request) -> web.Response:
+    state: StubState = request.app[STATE]
+    batch = state.batches.get(request.match_info["batch_id"])
+    if batch is None:
+        return web.json_response({"error": {"message": "no such batch"}}, status=404)
+    batch["polls"] += 1
+    state.batch_polls += 1
+    if batch["status"] not in ("completed", "expired"):
+        if batch["polls"] == 1:
+            batch["status"] = "in_progress"
+        elif batch["polls"] >= state.polls_to_finish:
+            _finish_batch(state, batch)
+    return web.json_response({k: v for k, v in batch.items() if k != "polls"})
+
+
+async def _file_content(request: web.Request) -> web.Response:
+    state: StubState = request.app[STATE]
+    content = state.files.get(request.match_info["file_id"])
+    if content is None:
+        return web.json_response({"error": {"message": "no such file"}}, status=404)
+    return web.Response(body=content, content_type="application/octet-stream")
 
 
 async def _stats(request: web.Request) -> web.Response:
@@ -226,6 +329,10 @@ def make_app(
     app = web.Application()
     app[STATE] = StubState(delay, api_key, refuse_generation)
     app.router.add_post("/v1/chat/completions", _chat)
+    app.router.add_post("/v1/files", _upload)
+    app.router.add_post("/v1/batches", _create_batch)
+    app.router.add_get("/v1/batches/{batch_id}", _get_batch)
+    app.router.add_get("/v1/files/{file_id}/content", _file_content)
     app.router.add_get("/stats", _stats)
     return app
 

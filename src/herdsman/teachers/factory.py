@@ -31,6 +31,9 @@ class TeacherOptions(BaseModel):
     prices: Path | None = None
     batch_size: int = Field(16, ge=1)
     device: str | None = None
+    batch_api: bool = Field(False, description="openai: use the Batch API (half price, <= 24 h)")
+    batch_journal: Path | None = None
+    batch_poll_s: float = Field(30.0, gt=0)
 
 
 def build_teacher(options: TeacherOptions) -> Teacher:
@@ -60,6 +63,18 @@ def build_teacher(options: TeacherOptions) -> Teacher:
             tpm=options.tpm,
         )
         prices = PriceTable.from_file(options.prices) if options.prices else PriceTable()
+        if options.batch_api:
+            from herdsman.teachers.openai_batch import BatchSettings, OpenAIBatchTeacher
+
+            if options.batch_journal is None:
+                raise HerdsmanError("the Batch API needs a journal file (batch_journal)")
+            batch = BatchSettings(
+                base_url=options.base_url,
+                journal=options.batch_journal,
+                poll_s=options.batch_poll_s,
+                timeout_s=options.timeout_s,
+            )
+            return OpenAIBatchTeacher(options.model, key, batch, prices)
         return OpenAITeacher(options.model, key, settings, prices)
     from herdsman.teachers.local import LocalTeacher
 

@@ -1,0 +1,122 @@
+"""OpenAI Batch API backend against the loopback stub: submit, poll, collect, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from herdsman.calls import execute
+from herdsman.errors import TeacherFatalError
+from herdsman.records import SamplingParams
+from herdsman.store import RunStore, call_key
+from herdsman.stub_server import StubServer
+from herdsman.teachers.base import ChatRequest
+from herdsman.teachers.openai_batch import BatchSettings, OpenAIBatchTeacher
+from herdsman.teachers.pricing import PriceTable
+from tests.conftest import run_cli
+
+SAMPLING = SamplingParams(temperature=0.0, max_tokens=32)
+
+
+def requests(texts: list[str]) -> list[ChatRequest]:
+    out = []
+    for text in texts:
+        messages = ({"role": "user", "content": text},)
+        key = call_key("openai", "stub", messages, SAMPLING.model_dump())
+        out.append(ChatRequest(key=key, messages=messages, sampling=SAMPLING))
+    return out
+
+
+def teacher(stub: StubServer, tmp_path: Path, **kw: object) -> OpenAIBatchTeacher:
+    settings = BatchSettings(
+        base_url=stub.url,
+        journal=tmp_path / "batches.jsonl",
+        poll_s=0.01,
+        **kw,  # type: ignore[arg-type]
+    )
+    return OpenAIBatchTeacher("stub", None, settings, sleep=lambda s: None)
+
+
+def test_submit_poll_collect(stub: StubServer, tmp_path: Path) -> None:
+    batch = requests([f"Name colour {n}." for n in range(5)])
+    with RunStore(tmp_path / "store.sqlite") as store:
+        stats = execute(teacher(stub, tmp_path, max_requests=2), store, batch, "respond")
+        assert stats.ok == 5 and stats.failed == 0
+        assert store.get(batch[3].key).text == "echo: Name colour 3."  # type: ignore[union-attr]
+        assert len(stub.state.batches) == 3  # 2 + 2 + 1 requests
+        assert stub.state.batch_polls >= 9  # validating -> in_progress -> completed, each
+        # Everything is in the store: a re-run submits nothing.
+        again = execute(teacher(stub, tmp_path), store, batch, "respond")
+    assert again.cached == 5 and len(stub.state.batches) == 3
+
+
+def test_a_crash_after_submitting_resumes_the_same_batch(stub: StubServer, tmp_path: Path) -> None:
+    batch = requests(["one", "two", "three"])
+    first = teacher(stub, tmp_path)
+    with first._client() as client:
+        chunk = next(iter(first._chunks(batch)))
+        first.submit(client, chunk)  # ...and the process dies before collecting
+    assert len(stub.state.batches) == 1
+    with RunStore(tmp_path / "store.sqlite") as store:
+        stats = execute(teacher(stub, tmp_path), store, batch, "respond")
+    assert stats.ok == 3
+    assert len(stub.state.batches) == 1  # polled and collected, not submitted again
+    entries = [json.loads(x) for x in (tmp_path / "batches.jsonl").read_text().splitlines()]
+    assert entries[-1] == {"batch_id": "batch-0", "collected": True}
+
+
+def test_a_cut_journal_line_is_ignored(stub: StubServer, tmp_path: Path) -> None:
+    (tmp_path / "batches.jsonl").write_bytes(b'{"batch_id": "batch-9", "keys": ["x"')
+    with RunStore(tmp_path / "store.sqlite") as store:
+        stats = execute(teacher(stub, tmp_path), store, requests(["a"]), "respond")
+    assert stats.ok == 1
+
+
+def test_expired_lines_fail_and_are_resubmitted(stub: StubServer, tmp_path: Path) -> None:
+    batch = requests(["kept", "lost [[batch-drop]]", "refused [[400]]"])
+    stub.state.expire_batches = True
+    with RunStore(tmp_path / "store.sqlite") as store:
+        stats = execute(teacher(stub, tmp_path), store, batch, "respond")
+        assert (stats.ok, stats.failed) == (1, 2)
+        lost = store.get(batch[1].key)
+        refused = store.get(batch[2].key)
+        assert lost and "expired without an answer" in (lost.error or "")
+        assert refused and "HTTP 400" in (refused.error or "")
+        stub.state.expire_batches = False
+        again = execute(teacher(stub, tmp_path), store, batch, "respond")
+    assert again.cached == 1 and again.failed == 2  # only the two were submitted again
+    assert len(stub.state.batches) == 2
+
+
+def test_batch_costs_half_and_bad_keys_stop(tmp_path: Path) -> None:
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("stub: {input: 2.0, output: 4.0}\n")
+    with StubServer(api_key="right") as stub:
+        settings = BatchSettings(base_url=stub.url, journal=tmp_path / "j.jsonl", poll_s=0.01)
+        good = OpenAIBatchTeacher("stub", "right", settings, PriceTable.from_file(prices))
+        with RunStore(tmp_path / "store.sqlite") as store:
+            stats = execute(good, store, requests(["price me"]), "respond")
+            full = (2.0 * stats.prompt_tokens + 4.0 * stats.completion_tokens) / 1e6
+            assert stats.cost == pytest.approx(full / 2)
+            bad = OpenAIBatchTeacher("stub", "wrong", settings)
+            with pytest.raises(TeacherFatalError, match="authentication failed"):
+                execute(bad, store, requests(["another"]), "respond")
+
+
+def test_respond_cli_batch_api(stub: StubServer, tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"instruction": f"Say {w}."}) + "\n" for w in "abc"))
+    out = tmp_path / "out.jsonl"
+    args = ["respond", str(src), "-o", str(out), "--teacher", "openai", "--model", "stub",
+            "--base-url", stub.url, "--batch-api", "--poll", "0.01"]  # fmt: skip
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["instruction"] for r in rows] == ["Say a.", "Say b.", "Say c."]
+    assert all(r["response"].startswith("echo: ") for r in rows)
+    assert len(stub.state.batches) == 1
+    assert (tmp_path / ".herdsman" / "batches.jsonl").is_file()
+    local = run_cli("respond", str(src), "-o", str(out), "--batch-api")
+    assert local.returncode != 0 and "--batch-api needs --teacher openai" in local.stderr
