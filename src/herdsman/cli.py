@@ -50,7 +50,9 @@ def user_errors() -> Iterator[None]:
 
 
 # Teacher options, shared by every command that calls a teacher.
-TeacherOpt = Annotated[str, typer.Option("--teacher", help="Backend: local or openai.")]
+TeacherOpt = Annotated[
+    str, typer.Option("--teacher", help="Backend: local, openai or vllm (herdsman[vllm], GPU).")
+]
 ModelOpt = Annotated[
     str | None,
     typer.Option(
@@ -749,8 +751,8 @@ def _teacher_options(
 ) -> TeacherOptions:
     from herdsman.teachers.factory import TeacherOptions
 
-    if teacher not in ("local", "openai"):
-        raise HerdsmanError(f"--teacher: unknown backend '{teacher}' (local or openai)")
+    if teacher not in ("local", "openai", "vllm"):
+        raise HerdsmanError(f"--teacher: unknown backend '{teacher}' (local, openai or vllm)")
     return TeacherOptions(
         backend=teacher,
         model=model,

@@ -56,7 +56,7 @@ def token_counter(ctx: Context) -> tuple[Callable[[str], int], str]:
     """
     options = ctx.teacher_options()
     folder: Path | None = None
-    if options.backend == "local":
+    if options.backend in ("local", "vllm"):
         from herdsman.embedded import EMBEDDED_MODELS, cache_dir
 
         model = options.model or next(iter(EMBEDDED_MODELS))
@@ -130,6 +130,11 @@ def estimate(ctx: Context, only: set[str] | None = None) -> Estimate:
         prices = PriceTable.from_file(options.prices) if options.prices else PriceTable()
         result.usd_expected = prices.cost(options.model or "", prompt, expected)
         result.usd_max = prices.cost(options.model or "", prompt, ceiling)
+        if options.batch_api and result.usd_expected is not None and result.usd_max is not None:
+            from herdsman.teachers.openai_batch import BATCH_DISCOUNT
+
+            result.usd_expected *= BATCH_DISCOUNT
+            result.usd_max *= BATCH_DISCOUNT
     else:
         speed = config.teacher.tokens_per_second
         result.seconds_expected = expected / speed

@@ -65,7 +65,11 @@ class Context:
         if options.prices:
             data["prices"] = self.loaded.resolve(str(options.prices))
         model = options.model
-        if model and options.backend == "local" and ("/" in model or model.startswith(".")):
+        if (
+            model
+            and options.backend in ("local", "vllm")
+            and ("/" in model or model.startswith("."))
+        ):
             data["model"] = str(self.loaded.resolve(model))
         if options.batch_api and not options.batch_journal:
             data["batch_journal"] = self.run_dir / ".herdsman" / "batches.jsonl"

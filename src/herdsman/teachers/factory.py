@@ -19,7 +19,7 @@ class TeacherOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    backend: Literal["local", "openai"] = "local"
+    backend: Literal["local", "openai", "vllm"] = "local"
     model: str | None = None
     base_url: str = OPENAI_DEFAULT_URL
     api_key_env: str = "OPENAI_API_KEY"
@@ -76,6 +76,10 @@ def build_teacher(options: TeacherOptions) -> Teacher:
             )
             return OpenAIBatchTeacher(options.model, key, batch, prices)
         return OpenAITeacher(options.model, key, settings, prices)
+    if options.backend == "vllm":
+        from herdsman.teachers.vllm_offline import VLLMTeacher
+
+        return VLLMTeacher(options.model, window=max(options.batch_size, 256))
     from herdsman.teachers.local import LocalTeacher
 
     return LocalTeacher(options.model, batch_size=options.batch_size, device=options.device)

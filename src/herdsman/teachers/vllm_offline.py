@@ -1,0 +1,114 @@
+"""Teacher backend on vLLM's offline ``LLM`` engine: batch generation on GPUs.
+
+Optional (``pip install herdsman[vllm]``); nothing else imports vLLM. Requests
+are taken from the stream in windows of ``window`` prompts and handed to
+``LLM.chat`` in one call with one ``SamplingParams`` per request, so vLLM's
+continuous batching keeps the GPU full; each window's outcomes reach the sink
+(and the run store) before the next window starts, so a crash loses at most
+one window. The chat template is the model's own, as with the ``local``
+backend, and the call key uses the same model name, so the two backends share
+cached answers only when they name the model the same way.
+
+For a vLLM *server*, use the ``openai`` backend with ``--base-url
+http://HOST:8000/v1`` (see the README).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from typing import Any
+
+from herdsman.errors import TeacherFatalError
+from herdsman.teachers.base import ChatRequest, Completion, ResultSink, Teacher
+from herdsman.teachers.local import resolve_model_path
+
+
+def sampling_kwargs(request: ChatRequest) -> dict[str, Any]:
+    """``vllm.SamplingParams`` keyword arguments for one request (greedy when temperature is 0)."""
+    s = request.sampling
+    kwargs: dict[str, Any] = {
+        "temperature": s.temperature,
+        "top_p": s.top_p if s.temperature > 0 else 1.0,
+        "max_tokens": s.max_tokens,
+    }
+    if s.seed is not None:
+        kwargs["seed"] = s.seed
+    return kwargs
+
+
+def completion_from_output(output: Any) -> Completion:
+    """Map one ``vllm.RequestOutput`` onto a :class:`Completion`."""
+    choices = getattr(output, "outputs", None) or []
+    if not choices:
+        return Completion(error="vLLM returned no output")
+    first = choices[0]
+    text = (getattr(first, "text", "") or "").strip()
+    finish = getattr(first, "finish_reason", None)
+    prompt_ids = getattr(output, "prompt_token_ids", None)
+    token_ids = getattr(first, "token_ids", None)
+    if not text:
+        return Completion(error="empty answer", finish_reason=finish)
+    return Completion(
+        text=text,
+        finish_reason=str(finish) if finish is not None else None,
+        prompt_tokens=len(prompt_ids) if prompt_ids is not None else None,
+        completion_tokens=len(token_ids) if token_ids is not None else None,
+    )
+
+
+class VLLMTeacher(Teacher):
+    """Offline batch generation with vLLM.
+
+    Args:
+        model: Local model folder, cached hub id, or an embedded alias.
+        window: Requests handed to the engine per ``LLM.chat`` call.
+        engine_args: Extra ``vllm.LLM`` arguments (``tensor_parallel_size``,
+            ``gpu_memory_utilization``, ``max_model_len``, ``dtype``...).
+    """
+
+    backend = "vllm"
+
+    def __init__(
+        self, model: str | None, window: int = 4096, engine_args: dict[str, Any] | None = None
+    ) -> None:
+        self.path, self.model = resolve_model_path(model)
+        self.window = max(1, window)
+        self.engine_args = engine_args or {}
+        self._llm: Any = None
+
+    def load(self) -> None:
+        """Start the engine (once)."""
+        if self._llm is not None:
+            return
+        try:
+            from vllm import LLM
+        except ImportError:
+            raise TeacherFatalError(
+                "the vllm backend needs vLLM: pip install 'herdsman[vllm]' (a CUDA GPU)"
+            ) from None
+        self._llm = LLM(model=str(self.path), **self.engine_args)
+
+    def close(self) -> None:
+        """Drop the engine."""
+        self._llm = None
+
+    def generate(self, batch: list[ChatRequest]) -> list[Completion]:
+        """Answer one window of requests in a single engine call."""
+        from vllm import SamplingParams
+
+        self.load()
+        params = [SamplingParams(**sampling_kwargs(r)) for r in batch]
+        outputs = self._llm.chat([list(r.messages) for r in batch], params, use_tqdm=False)
+        return [completion_from_output(o) for o in outputs]
+
+    def run(self, requests: Iterable[ChatRequest], sink: ResultSink) -> None:
+        """Answer requests window by window, flushing the sink after each."""
+        stream = iter(requests)
+        while True:
+            window = list(itertools.islice(stream, self.window))
+            if not window:
+                return
+            for request, completion in zip(window, self.generate(window), strict=True):
+                sink.put(request, completion)
+            sink.flush()
