@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -86,6 +87,16 @@ StoreOpt = Annotated[
     Path | None,
     typer.Option("--store", help="Run store (default: OUT's folder/.herdsman/store.sqlite)."),
 ]
+RayOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        metavar="ADDRESS",
+        help="Spread calls over Ray workers (herdsman[ray]): local (start a cluster on this "
+        "machine), auto (the running cluster) or ray://HOST:PORT.",
+    ),
+]
+RayWorkersOpt = Annotated[int, typer.Option("--ray-workers", min=1, help="Ray worker actors.")]
 SkipBadOpt = Annotated[
     bool,
     typer.Option("--skip-bad", help="Skip malformed input lines (counted) instead of stopping."),
@@ -177,6 +188,8 @@ def respond(
     poll: Annotated[
         float, typer.Option("--poll", min=0.01, help="Seconds between Batch API polls.")
     ] = 30.0,
+    ray: RayOpt = None,
+    ray_workers: RayWorkersOpt = 2,
 ) -> None:
     """Have the teacher answer every instruction once; write LaMini records in input order.
 
@@ -192,6 +205,8 @@ def respond(
       herdsman respond seeds.jsonl -o out.jsonl --teacher openai --base-url http://localhost:8000/v1 --model Qwen/Qwen2.5-7B-Instruct
 
       herdsman respond all.jsonl -o lamini.jsonl --teacher openai --model gpt-4o-mini --batch-api
+
+      herdsman respond all.jsonl -o lamini.jsonl --ray auto --ray-workers 8 --teacher vllm --model /models/Llama-3-70B
     """
     from herdsman.respond import DEFAULT_SYSTEM_PROMPT, RespondSettings
     from herdsman.respond import respond as run_respond
@@ -228,6 +243,8 @@ def respond(
             options = options.model_copy(
                 update={"batch_api": True, "batch_journal": journal, "batch_poll_s": poll}
             )
+        if ray:
+            options = options.model_copy(update={"ray_address": ray, "ray_workers": ray_workers})
         built = build_teacher(options)
         with (
             RunStore(store or default_store(out)) as run_store,
@@ -413,6 +430,8 @@ def generate(
     max_tokens: MaxTokOpt = 1024,
     seed: SeedOpt = None,
     store: StoreOpt = None,
+    ray: RayOpt = None,
+    ray_workers: RayWorkersOpt = 2,
 ) -> None:
     """Generate new instructions with the teacher until N are kept after filtering and dedup.
 
@@ -477,6 +496,10 @@ def generate(
             threshold=threshold,
             filters=filters,
         )
+        if ray:
+            options = options.model_copy(update={"ray_address": ray, "ray_workers": ray_workers})
+            wave = max(wave, ray_workers * options.batch_size)  # keep every worker busy
+            settings = replace(settings, wave=wave)
         built = build_teacher(options)
         with (
             RunStore(store or default_store(out)) as run_store,

@@ -34,6 +34,10 @@ class TeacherOptions(BaseModel):
     batch_api: bool = Field(False, description="openai: use the Batch API (half price, <= 24 h)")
     batch_journal: Path | None = None
     batch_poll_s: float = Field(30.0, gt=0)
+    ray_address: str | None = Field(
+        None, description="Run calls on Ray: local (start a cluster here), auto, or ray://HOST:PORT"
+    )
+    ray_workers: int = Field(2, ge=1)
 
 
 def build_teacher(options: TeacherOptions) -> Teacher:
@@ -43,6 +47,17 @@ def build_teacher(options: TeacherOptions) -> Teacher:
         HerdsmanError: Missing model name, missing API key for the OpenAI API,
             or a local model path that does not exist.
     """
+    if options.ray_address:
+        from herdsman.teachers.ray_pool import RayTeacher
+
+        if options.backend == "openai":
+            raise HerdsmanError("Ray runs local or vllm teachers; the openai backend needs no Ray")
+        return RayTeacher(
+            options,
+            options.ray_address,
+            options.ray_workers,
+            gpus_per_worker=1.0 if options.backend == "vllm" else 0.0,
+        )
     if options.backend == "openai":
         from herdsman.teachers.openai_http import OpenAISettings, OpenAITeacher
 

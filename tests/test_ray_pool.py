@@ -1,0 +1,68 @@
+"""Teacher calls on a local Ray cluster (2 CPU workers, embedded teacher) vs one process."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from herdsman.errors import HerdsmanError
+from herdsman.records import SamplingParams
+from herdsman.respond import RespondSettings, respond
+from herdsman.store import RunStore
+from herdsman.teachers.factory import TeacherOptions, build_teacher
+from tests.conftest import require_data
+
+pytestmark = pytest.mark.slow
+SETTINGS = RespondSettings(sampling=SamplingParams(temperature=0.0, max_tokens=8))
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[None]:
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+def instructions(path: Path, n: int) -> Path:
+    rows = [json.loads(x) for x in require_data("self_instruct", "user_oriented_instructions.jsonl")
+            .read_text().splitlines()[:n]]  # fmt: skip
+    path.write_text("".join(json.dumps({"instruction": r["instruction"]}) + "\n" for r in rows))
+    return path
+
+
+def answers(path: Path) -> list[tuple[str, str, str]]:
+    rows = [json.loads(x) for x in path.read_text().splitlines()]
+    return [(r["instruction"], r["response"], r["call_key"]) for r in rows]
+
+
+def test_ray_workers_give_the_single_process_output_and_resume(
+    ray_cluster: None, tmp_path: Path
+) -> None:
+    src = instructions(tmp_path / "in.jsonl", 4)
+    one = build_teacher(TeacherOptions(batch_size=2))
+    with RunStore(tmp_path / "one.sqlite") as store:
+        respond(one, store, src, tmp_path / "one.jsonl", SETTINGS)
+    # Half of the calls already made by a single process: the Ray run makes only the rest.
+    half = instructions(tmp_path / "half.jsonl", 2)
+    on_ray = build_teacher(TeacherOptions(batch_size=1, ray_address="auto", ray_workers=2))
+    assert (on_ray.backend, on_ray.model) == (one.backend, one.model)
+    with RunStore(tmp_path / "ray.sqlite") as store:
+        respond(one, store, half, tmp_path / "half_out.jsonl", SETTINGS)
+        report = respond(on_ray, store, src, tmp_path / "ray.jsonl", SETTINGS)
+        assert (report.calls.cached, report.calls.ok) == (2, 2)  # 2 chunks of 1, one per worker
+        again = respond(on_ray, store, src, tmp_path / "ray.jsonl", SETTINGS)
+        assert again.calls.ok == 0 and store.count() == 4
+    on_ray.close()
+    assert answers(tmp_path / "ray.jsonl") == answers(tmp_path / "one.jsonl")
+
+
+def test_openai_is_not_sent_to_ray() -> None:
+    with pytest.raises(HerdsmanError, match="Ray runs local or vllm"):
+        build_teacher(
+            TeacherOptions(backend="openai", model="m", base_url="http://x", ray_address="local")
+        )
