@@ -54,6 +54,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_analyze.py
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_rating.py
+	$(PY) benchmarks/bench_store.py
+	$(PY) benchmarks/bench_ray.py
 
 clean:
 	rm -rf $(VENV) demo-run .pytest_cache .mypy_cache .ruff_cache
