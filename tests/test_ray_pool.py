@@ -66,3 +66,29 @@ def test_openai_is_not_sent_to_ray() -> None:
         build_teacher(
             TeacherOptions(backend="openai", model="m", base_url="http://x", ray_address="local")
         )
+
+
+def test_generate_on_ray_matches_one_process(ray_cluster: None, tmp_path: Path) -> None:
+    from herdsman.generate import GenerateSettings, generate
+    from herdsman.prompts import Planner
+    from herdsman.seeds import load_seeds
+
+    seeds = list(load_seeds(require_data("self_instruct", "seed_tasks.jsonl"), "self-instruct"))
+    settings = GenerateSettings(
+        n=40, sampling=SamplingParams(temperature=0.0, max_tokens=48), wave=2, max_calls=2
+    )
+    outputs = []
+    for name, options in (
+        ("one", TeacherOptions(batch_size=1)),
+        ("ray", TeacherOptions(batch_size=1, ray_address="auto", ray_workers=2)),
+    ):
+        teacher = build_teacher(options)
+        with RunStore(tmp_path / f"{name}.sqlite") as store:
+            report = generate(teacher, store, Planner("example", seeds, seed=3), settings,
+                              tmp_path / f"{name}.jsonl")  # fmt: skip
+            rows = store._conn.execute("SELECT text FROM calls ORDER BY key").fetchall()
+            replies = [text for (text,) in rows]
+        teacher.close()
+        assert report.calls_made == 2 and all(replies)
+        outputs.append((replies, (tmp_path / f"{name}.jsonl").read_text()))
+    assert outputs[0] == outputs[1]  # the teacher's replies and the kept instructions
