@@ -103,6 +103,12 @@ class _Generator:
         return [text.strip() for text in tok.batch_decode(out, skip_special_tokens=True)]
 
 
+def _last_byte(path: Path) -> bytes:
+    with path.open("rb") as handle:
+        handle.seek(-1, 2)
+        return handle.read(1)
+
+
 def model_answers(
     model: EvalModel,
     instructions: list[str],
@@ -135,7 +141,7 @@ def model_answers(
         todo.sort(key=lambda item: len(item[1]))
         cache.parent.mkdir(parents=True, exist_ok=True)
         with cache.open("ab") as handle:
-            if handle.tell() and not cache.read_bytes().endswith(b"\n"):
+            if handle.tell() and _last_byte(cache) != b"\n":
                 handle.write(b"\n")  # a crash cut the last line: start a fresh one
             for start in range(0, len(todo), settings.batch_size):
                 batch = todo[start : start + settings.batch_size]

@@ -17,18 +17,11 @@ from typing import Annotated, Any
 
 from fastapi import Cookie, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
-from jinja2 import Environment, PackageLoader, select_autoescape
 
 from herdsman.rating_db import GRADES, RatingDB, SubmissionError, agreement
+from herdsman.templating import template_env
 
 SESSION_COOKIE = "herdsman_rater"
-
-
-def _templates() -> Environment:
-    return Environment(
-        loader=PackageLoader("herdsman", "templates"),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-    )
 
 
 def create_app(
@@ -42,7 +35,7 @@ def create_app(
         require_invite: Refuse name logins; raters come in through invite links.
     """
     db = RatingDB(db_path)
-    env = _templates()
+    env = template_env()
     app = FastAPI(title="herdsman rating", docs_url=None, redoc_url=None, openapi_url=None)
 
     def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:

@@ -16,12 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
-
 from herdsman import report_figures
 from herdsman.atomic import write_text_atomic
 from herdsman.errors import HerdsmanError
 from herdsman.evaluation import BENCHMARKS, IMITATION, JUDGE, PROBES, RATINGS_DB
+from herdsman.templating import template_env
 
 EVAL_DIR = "eval"
 
@@ -159,15 +158,15 @@ def collect(run_dir: Path) -> ReportData:
 
 def render(data: ReportData) -> str:
     """The HTML page."""
-    env = Environment(
-        loader=PackageLoader("herdsman", "templates"),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-    )
-    return env.get_template("report.html").render(
-        run_dir=str(data.run_dir),
-        generated=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        s=data.sections,
-        missing=data.missing,
+    return (
+        template_env()
+        .get_template("report.html")
+        .render(
+            run_dir=str(data.run_dir),
+            generated=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            s=data.sections,
+            missing=data.missing,
+        )
     )
 
 
