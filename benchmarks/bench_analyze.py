@@ -22,8 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from herdsman.analyze import AnalyzeSettings, analyze
-from herdsman.embeddings import embed, load_embedder
+from herdsman.dataset.analyze import AnalyzeSettings, analyze
+from herdsman.dataset.embeddings import embed, load_embedder
 
 
 def lamini_rows(data: Path, n: int) -> list[dict[str, str]]:

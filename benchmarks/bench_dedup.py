@@ -1,7 +1,7 @@
 """herdsman's dedup vs the exhaustive rouge-score rule, and its scaling.
 
 1. The 5,000 Alpaca instructions in ../shared/data: keep/drop decisions of
-   ``herdsman.dedup`` vs the exhaustive Self-Instruct rule (exact duplicates
+   ``herdsman.generation.dedup`` vs the exhaustive Self-Instruct rule (exact duplicates
    first, then ROUGE-L F > 0.7 against every earlier kept instruction, scored
    by rouge-score's own ``_score_lcs`` on its own tokenisation; tokens are
    computed once per instruction, which makes the baseline faster than
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from rouge_score.rouge_scorer import _score_lcs
 
-from herdsman.dedup import dedup_texts, normalise, rouge_tokens
+from herdsman.generation.dedup import dedup_texts, normalise, rouge_tokens
 
 THRESHOLD = 0.7
 _TOKENS: list[list[str]] = []

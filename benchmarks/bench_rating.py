@@ -24,9 +24,9 @@ from pathlib import Path
 import aiohttp
 import uvicorn
 
-from herdsman.answer_sheets import read_answer_sheet
-from herdsman.rating_app import create_app
-from herdsman.rating_db import RatingDB
+from herdsman.evaluate.answer_sheets import read_answer_sheet
+from herdsman.rating.app import create_app
+from herdsman.rating.db import RatingDB
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "self_instruct"
 

@@ -1,7 +1,7 @@
 """Ray on 2 local CPU workers vs one process, `local` backend, the same 64 instructions.
 
 Both runs answer the first 64 of Self-Instruct's user-oriented instructions with
-the embedded SmolLM2-135M-Instruct, greedy, through :func:`herdsman.respond.respond`
+the embedded SmolLM2-135M-Instruct, greedy, through :func:`herdsman.generation.respond.respond`
 and a fresh run store each. The Ray run includes starting the local cluster
 and loading the model in each worker (the overhead a user pays). Prints both
 times, the ratio, and whether the two outputs are identical.
@@ -17,10 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from herdsman.generation.respond import RespondSettings, respond
 from herdsman.records import SamplingParams
-from herdsman.respond import RespondSettings, respond
-from herdsman.store import RunStore
-from herdsman.teachers.factory import TeacherOptions, build_teacher
+from herdsman.store.run_store import RunStore
+from herdsman.teachers.factory import build_teacher
+from herdsman.teachers.options import TeacherOptions
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "self_instruct"
 

@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from herdsman.respond import respond
-from herdsman.store import RunStore
+from herdsman.generation.respond import respond
+from herdsman.store.run_store import RunStore
 from herdsman.teachers.openai_http import OpenAISettings, OpenAITeacher
 
 DELAY_S = 0.1
@@ -83,7 +83,7 @@ def main() -> None:
     args = parser.parse_args()
 
     server = subprocess.Popen(
-        [sys.executable, "-m", "herdsman.stub_server", "--delay", str(DELAY_S)],
+        [sys.executable, "-m", "herdsman.teachers.stub_server", "--delay", str(DELAY_S)],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -4,7 +4,7 @@ Writes N call results (default 3,000,000; SHA-256 keys as :func:`call_key`
 makes them, answers of about 600 bytes, like a LaMini response) through
 :meth:`RunStore.put_many` in transactions of 1,000 rows (what a high-throughput
 backend commits at once), then looks up random keys with
-:meth:`RunStore.done_keys` in chunks of 1,000 (what :func:`herdsman.calls.pending`
+:meth:`RunStore.done_keys` in chunks of 1,000 (what :func:`herdsman.store.calls.pending`
 does when a stage resumes). Baselines measured in the same run: the same
 lookups on the first 100,000 rows (is there a slowdown with size?) and
 one-row commits (what the openai backend does as each answer lands).
@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from herdsman.store import CallResult, RunStore
+from herdsman.store.run_store import CallResult, RunStore
 
 ANSWER = (
     "Here are three practical ways to reduce energy use at home: switch to LED bulbs, which use "

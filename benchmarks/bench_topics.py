@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from herdsman.topics import TopicFilter, read_topics
+from herdsman.generation.topics import TopicFilter, read_topics
 
 WORDS = [
     "history",

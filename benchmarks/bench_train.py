@@ -20,9 +20,10 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from herdsman.config import StudentConfig, bundled_file, load_config
-from herdsman.pipeline import run_pipeline
-from herdsman.train import train_student
+from herdsman.config import StudentConfig, load_config
+from herdsman.io.bundled import bundled_file
+from herdsman.pipeline.runner import run_pipeline
+from herdsman.train.student import train_student
 
 
 def demo_dataset(data: Path, tmp: Path) -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from herdsman.stub_server import StubServer
+from herdsman.teachers.stub_server import StubServer
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = (ROOT / ".." / "shared" / "data").resolve()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from herdsman.analyze import leading_word, lexical_diversity, mean_cosine_distance
+from herdsman.dataset.analyze import leading_word, lexical_diversity, mean_cosine_distance
 from tests.conftest import require_data, run_cli
 
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from herdsman.benchmark_eval import TaskSet, _wrapped_lm_class, run_benchmarks
 from herdsman.errors import HerdsmanError
-from herdsman.eval_models import collect_models
-from herdsman.wrappers import ALPACA
+from herdsman.evaluate.benchmarks import TaskSet, _wrapped_lm_class, run_benchmarks
+from herdsman.evaluate.models import collect_models
+from herdsman.train.wrappers import ALPACA
 from tests.eval_models_fixture import tiny_seq2seq_student, tiny_student
 
 

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from herdsman.calls import execute
 from herdsman.errors import TeacherFatalError
 from herdsman.records import SamplingParams
-from herdsman.store import RunStore
+from herdsman.store.calls import execute
+from herdsman.store.run_store import RunStore
 from herdsman.teachers.base import ChatRequest, Completion, ResultSink, Teacher
 
 

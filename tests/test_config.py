@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from herdsman.config import bundled_file, load_config
+from herdsman.config import load_config
 from herdsman.errors import InputError
+from herdsman.io.bundled import bundled_file
 from tests.conftest import assert_one_line_error, require_data, run_cli
 
 GOOD = """\

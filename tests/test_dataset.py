@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from herdsman.config import DatasetConfig
-from herdsman.dataset import build_dataset, held_out_count
+from herdsman.dataset.build import build_dataset, held_out_count
 from herdsman.errors import HerdsmanError, InputError
 from tests.conftest import require_data
 

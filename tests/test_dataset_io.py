@@ -9,7 +9,7 @@ import datasets
 import pandas as pd
 import pytest
 
-from herdsman.dataset_io import read_dataset
+from herdsman.dataset.read import read_dataset
 from herdsman.errors import InputError
 from tests.conftest import assert_one_line_error, require_data, run_cli
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from herdsman.decontaminate import ContaminationIndex, eval_items, words
+from herdsman.dataset.decontaminate import ContaminationIndex, eval_items, words
 from herdsman.errors import InputError
 from tests.conftest import require_data
 

@@ -8,7 +8,7 @@ import pytest
 from rouge_score import rouge_scorer
 from rouge_score.rouge_scorer import _lcs_table, _score_lcs
 
-from herdsman.dedup import dedup_texts, lcs_length, normalise, rouge_l_f, rouge_tokens
+from herdsman.generation.dedup import dedup_texts, lcs_length, normalise, rouge_l_f, rouge_tokens
 from tests.conftest import assert_one_line_error, require_data, run_cli
 
 

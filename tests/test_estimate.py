@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from herdsman.config import bundled_file, load_config
-from herdsman.estimate import estimate
-from herdsman.stages import Context
+from herdsman.config import load_config
+from herdsman.io.bundled import bundled_file
+from herdsman.pipeline.context import Context
+from herdsman.pipeline.estimate import estimate
 from tests.conftest import run_cli
 
 

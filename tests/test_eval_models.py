@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from herdsman.errors import HerdsmanError
-from herdsman.eval_models import collect_models, model_from_dir
+from herdsman.evaluate.models import collect_models, model_from_dir
 from tests.eval_models_fixture import tiny_student
 from tests.tiny_models import tiny_causal
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from herdsman.eval_suite import (
+from herdsman.evaluate.offline_suite import (
     OFFLINE_GROUP,
     OFFLINE_TASKS,
     PAPER_TASKS,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from herdsman.filters import FilterConfig, QualityFilter
+from herdsman.generation.filters import FilterConfig, QualityFilter
 
 
 def test_each_filter_and_its_count() -> None:

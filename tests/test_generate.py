@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from herdsman.generate import GenerateSettings, generate
-from herdsman.prompts import Planner
+from herdsman.generation.generate import GenerateSettings, generate
+from herdsman.generation.prompts import Planner
+from herdsman.generation.seeds import load_seeds
 from herdsman.records import Seed
-from herdsman.seeds import load_seeds
-from herdsman.store import RunStore
-from herdsman.stub_server import StubServer
+from herdsman.store.run_store import RunStore
 from herdsman.teachers.openai_http import OpenAISettings, OpenAITeacher
+from herdsman.teachers.stub_server import StubServer
 from tests.conftest import assert_one_line_error, require_data, run_cli
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from herdsman.imitation import cosine_pairs, imitation_scores, rouge_l
+from herdsman.evaluate.imitation import cosine_pairs, imitation_scores, rouge_l
 
 TEACHER = [
     "Paris is the capital of France.",

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from herdsman.errors import InputError
-from herdsman.jsonl import BadLines, iter_json_objects, write_jsonl_atomic
+from herdsman.io.jsonl import BadLines, iter_json_objects, write_jsonl_atomic
 
 
 def test_reads_objects_with_line_numbers_and_skips_blank_lines(tmp_path: Path) -> None:

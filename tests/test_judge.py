@@ -7,17 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from herdsman.answer_sheets import AnswerSheet, Item, read_answer_sheet
-from herdsman.judge import (
+from herdsman.evaluate.answer_sheets import AnswerSheet, Item, read_answer_sheet
+from herdsman.evaluate.judge import (
     bias_statistics,
     compare_pairs,
     grade_answers,
     parse_grade,
     parse_preference,
 )
-from herdsman.store import RunStore
-from herdsman.stub_server import StubServer
-from herdsman.teachers.factory import TeacherOptions, build_teacher
+from herdsman.store.run_store import RunStore
+from herdsman.teachers.factory import build_teacher
+from herdsman.teachers.options import TeacherOptions
+from herdsman.teachers.stub_server import StubServer
 from tests.conftest import assert_one_line_error, require_data, run_cli
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from herdsman.errors import TeacherFatalError
+from herdsman.generation.respond import respond
 from herdsman.records import SamplingParams
-from herdsman.respond import respond
-from herdsman.store import RunStore
+from herdsman.store.run_store import RunStore
 from herdsman.teachers.base import ChatRequest, Completion
 from herdsman.teachers.local import LocalTeacher, resolve_model_path
 
@@ -101,7 +101,7 @@ def test_respond_with_local_teacher_is_resumable(teacher: LocalTeacher, tmp_path
     src.write_text(
         "".join(json.dumps({"instruction": q}) + "\n" for q in ["Name a colour.", "What is 1+1?"])
     )
-    from herdsman.respond import RespondSettings
+    from herdsman.generation.respond import RespondSettings
 
     settings = RespondSettings(sampling=SamplingParams(max_tokens=8))
     with RunStore(tmp_path / "store.sqlite") as store:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from herdsman.eval_models import model_from_dir
-from herdsman.model_answers import GenerationSettings, model_answers
+from herdsman.evaluate.answers import GenerationSettings, model_answers
+from herdsman.evaluate.models import model_from_dir
 from tests.eval_models_fixture import tiny_seq2seq_student, tiny_student
 
 INSTRUCTIONS = ["Name a colour.", "Give me a word that rhymes with cat.", "Count to three."]

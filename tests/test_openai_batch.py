@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from herdsman.calls import execute
 from herdsman.errors import TeacherFatalError
 from herdsman.records import SamplingParams
-from herdsman.store import RunStore, call_key
-from herdsman.stub_server import StubServer
+from herdsman.store.calls import execute
+from herdsman.store.run_store import RunStore, call_key
 from herdsman.teachers.base import ChatRequest
 from herdsman.teachers.openai_batch import BatchSettings, OpenAIBatchTeacher
 from herdsman.teachers.pricing import PriceTable
+from herdsman.teachers.stub_server import StubServer
 from tests.conftest import run_cli
 
 SAMPLING = SamplingParams(temperature=0.0, max_tokens=32)

@@ -10,10 +10,10 @@ import pytest
 
 from herdsman.errors import TeacherFatalError
 from herdsman.records import SamplingParams
-from herdsman.stub_server import StubServer, echo_answer
 from herdsman.teachers.base import ChatRequest, Completion
 from herdsman.teachers.openai_http import OpenAISettings, OpenAITeacher, parse_retry_after
 from herdsman.teachers.ratelimit import RateBucket
+from herdsman.teachers.stub_server import StubServer, echo_answer
 
 
 class ListSink:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from herdsman.parse import clean_item, parse_instructions
+from herdsman.generation.parse import clean_item, parse_instructions
 
 
 def test_tagged_examples_with_prose_numbering_labels_answers_and_repeats() -> None:

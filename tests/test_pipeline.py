@@ -12,8 +12,8 @@ import pytest
 
 from herdsman.config import load_config
 from herdsman.errors import HerdsmanError
-from herdsman.pipeline import run_pipeline
-from herdsman.stub_server import StubServer
+from herdsman.pipeline.runner import run_pipeline
+from herdsman.teachers.stub_server import StubServer
 from tests.conftest import assert_one_line_error, require_data, run_cli
 
 CONFIG = """\

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from herdsman.errors import HerdsmanError, InputError
-from herdsman.prompts import Planner, PromptTemplate
+from herdsman.generation.prompts import Planner, PromptTemplate
+from herdsman.generation.seeds import load_seeds
 from herdsman.records import Seed
-from herdsman.seeds import load_seeds
 from tests.conftest import require_data
 
 

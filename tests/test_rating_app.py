@@ -11,9 +11,9 @@ import aiohttp
 import httpx
 import pytest
 
-from herdsman.answer_sheets import AnswerSheet, Item, read_answer_sheet
-from herdsman.rating_app import create_app
-from herdsman.rating_db import RatingDB
+from herdsman.evaluate.answer_sheets import AnswerSheet, Item, read_answer_sheet
+from herdsman.rating.app import create_app
+from herdsman.rating.db import RatingDB
 from tests.conftest import require_data
 from tests.web import chromium, serve
 

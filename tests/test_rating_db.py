@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from herdsman.answer_sheets import AnswerSheet, Item, read_answer_sheet
-from herdsman.rating_db import RatingDB, SubmissionError, agreement
+from herdsman.errors import SubmissionError
+from herdsman.evaluate.answer_sheets import AnswerSheet, Item, read_answer_sheet
+from herdsman.rating.db import RatingDB, agreement
 from tests.conftest import require_data
 
 

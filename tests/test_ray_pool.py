@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from herdsman.errors import HerdsmanError
+from herdsman.generation.respond import RespondSettings, respond
 from herdsman.records import SamplingParams
-from herdsman.respond import RespondSettings, respond
-from herdsman.store import RunStore
-from herdsman.teachers.factory import TeacherOptions, build_teacher
+from herdsman.store.run_store import RunStore
+from herdsman.teachers.factory import build_teacher
+from herdsman.teachers.options import TeacherOptions
 from tests.conftest import require_data
 
 pytestmark = pytest.mark.slow
@@ -69,9 +70,9 @@ def test_openai_is_not_sent_to_ray() -> None:
 
 
 def test_generate_on_ray_matches_one_process(ray_cluster: None, tmp_path: Path) -> None:
-    from herdsman.generate import GenerateSettings, generate
-    from herdsman.prompts import Planner
-    from herdsman.seeds import load_seeds
+    from herdsman.generation.generate import GenerateSettings, generate
+    from herdsman.generation.prompts import Planner
+    from herdsman.generation.seeds import load_seeds
 
     seeds = list(load_seeds(require_data("self_instruct", "seed_tasks.jsonl"), "self-instruct"))
     settings = GenerateSettings(

@@ -6,10 +6,10 @@ import json
 import re
 from pathlib import Path
 
-from herdsman.analysis_plots import plot_composition
-from herdsman.answer_sheets import AnswerSheet, Item
-from herdsman.rating_db import RatingDB
-from herdsman.report import write_report
+from herdsman.dataset.analysis_plots import plot_composition
+from herdsman.evaluate.answer_sheets import AnswerSheet, Item
+from herdsman.rating.db import RatingDB
+from herdsman.report.page import write_report
 from tests.conftest import assert_one_line_error, run_cli
 from tests.web import chromium
 

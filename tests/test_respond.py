@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from herdsman.errors import InputError
+from herdsman.generation.respond import DEFAULT_SYSTEM_PROMPT, RespondSettings, respond
 from herdsman.records import SamplingParams
-from herdsman.respond import DEFAULT_SYSTEM_PROMPT, RespondSettings, respond
-from herdsman.store import RunStore
-from herdsman.stub_server import StubServer, echo_answer
+from herdsman.store.run_store import RunStore
 from herdsman.teachers.openai_http import OpenAISettings, OpenAITeacher
+from herdsman.teachers.stub_server import StubServer, echo_answer
 from tests.conftest import assert_one_line_error, require_data, run_cli
 
 
@@ -175,7 +175,7 @@ def test_seeds_output_feeds_respond_with_lamini_sources(stub: StubServer, tmp_pa
 def stub_process() -> Iterator[str]:
     """The stub server in its own process (50 ms per answer), as a separate machine would be."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "herdsman.stub_server", "--delay", "0.05"],
+        [sys.executable, "-m", "herdsman.teachers.stub_server", "--delay", "0.05"],
         stdout=subprocess.PIPE,
         text=True,
     )

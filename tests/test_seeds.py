@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from herdsman.errors import InputError
-from herdsman.jsonl import BadLines
-from herdsman.seeds import detect_format, load_seeds, strip_eot
+from herdsman.generation.seeds import detect_format, load_seeds, strip_eot
+from herdsman.io.jsonl import BadLines
 from tests.conftest import assert_one_line_error, require_data, run_cli
 
 

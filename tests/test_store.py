@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from herdsman.errors import HerdsmanError
-from herdsman.store import CallResult, RunStore, call_key
+from herdsman.store.run_store import CallResult, RunStore, call_key
 
 MSGS = [{"role": "user", "content": "Name a colour."}]
 
@@ -108,7 +108,7 @@ def test_concurrent_writers_in_one_process(tmp_path: Path) -> None:
 WRITER = textwrap.dedent(
     """
     import sys
-    from herdsman.store import CallResult, RunStore
+    from herdsman.store.run_store import CallResult, RunStore
     store = RunStore(sys.argv[1])
     i = 0
     while True:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from herdsman.errors import InputError
-from herdsman.topics import TopicFilter, load_topic_list, read_topics, unescape_mysql
+from herdsman.generation.topics import TopicFilter, load_topic_list, read_topics, unescape_mysql
 from tests.conftest import assert_one_line_error, run_cli
 
 HEADER = "-- MySQL dump\nCREATE TABLE `category` (...);\n/*!40000 ALTER TABLE `category` DISABLE KEYS */;\n"
@@ -111,7 +111,7 @@ def test_topic_list_file(tmp_path: Path) -> None:
 
 
 def test_bundled_demo_dump_through_the_cli(tmp_path: Path) -> None:
-    from herdsman.config import bundled_file
+    from herdsman.io.bundled import bundled_file
 
     out = tmp_path / "topics.txt"
     result = run_cli("topics", str(bundled_file("demo_category.sql")), "-o", str(out))

@@ -15,15 +15,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from herdsman.benchmark_eval import run_benchmarks
 from herdsman.config import StudentConfig
-from herdsman.eval_models import collect_models
-from herdsman.students import resolve_base
-from herdsman.train import _load_model, train_student
-from herdsman.train_causal import build_causal_trainer
-from herdsman.train_data import build_training_data
-from herdsman.train_plan import TrainPlan
-from herdsman.train_seq2seq import tokenize_pairs
+from herdsman.evaluate.benchmarks import run_benchmarks
+from herdsman.evaluate.models import collect_models
+from herdsman.train.bases import resolve_base
+from herdsman.train.causal import build_causal_trainer
+from herdsman.train.data import build_training_data
+from herdsman.train.plan import TrainPlan
+from herdsman.train.seq2seq import tokenize_pairs
+from herdsman.train.student import _load_model, train_student
 from tests.conftest import assert_one_line_error, run_cli
 from tests.tiny_models import alpaca_dataset, run_lm_eval, tiny_causal, tiny_t5
 

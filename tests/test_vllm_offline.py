@@ -10,7 +10,8 @@ import pytest
 from herdsman.errors import TeacherFatalError
 from herdsman.records import SamplingParams
 from herdsman.teachers.base import ChatRequest
-from herdsman.teachers.factory import TeacherOptions, build_teacher
+from herdsman.teachers.factory import build_teacher
+from herdsman.teachers.options import TeacherOptions
 from herdsman.teachers.vllm_offline import VLLMTeacher, completion_from_output, sampling_kwargs
 
 

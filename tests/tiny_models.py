@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from herdsman.config import DatasetConfig
-from herdsman.dataset import build_dataset
+from herdsman.dataset.build import build_dataset
 from herdsman.embedded import converted_folder
 from tests.conftest import require_data
 

@@ -1,3 +1,3 @@
-from herdsman.cli import main
+from herdsman.cli.main import main
 
 main()

@@ -9,17 +9,23 @@ data file shipped in the package (the demo's seeds, topics and dump).
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from herdsman.errors import InputError
+from herdsman.io.bundled import bundled_file
+from herdsman.io.yaml_lines import Loc, load_yaml_with_lines
 from herdsman.records import SamplingParams
-from herdsman.respond import DEFAULT_SYSTEM_PROMPT
-from herdsman.teachers.factory import TeacherOptions
-from herdsman.yaml_lines import Loc, load_yaml_with_lines
+from herdsman.teachers.options import TeacherOptions
+
+#: The paper's system message for responses: concise answers.
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a helpful assistant. Answer the user's request accurately and concisely."
+)
+#: The instruction filters of the generate stage (each can be switched off).
+FILTER_NAMES = ("too_short", "too_long", "unsuitable", "program", "punctuation", "non_english")
 
 BUNDLED_PREFIX = "bundled:"
 ExportFormat = Literal["jsonl", "parquet", "hf"]
@@ -76,8 +82,6 @@ class GenerateConfig(Section):
 
     @model_validator(mode="after")
     def _counts(self) -> GenerateConfig:
-        from herdsman.filters import FILTER_NAMES
-
         for name, n in self.strategies.items():
             if n < 0:
                 raise ValueError(f"strategies.{name}: must be >= 0")
@@ -225,11 +229,6 @@ class PipelineConfig(Section):
         if dupes:
             raise ValueError(f"students: duplicate name(s) {', '.join(dupes)}")
         return self
-
-
-def bundled_file(name: str) -> Path:
-    """Path of a data file shipped in the package."""
-    return Path(str(resources.files("herdsman") / "data" / name))
 
 
 def _format_loc(loc: Loc) -> str:

@@ -24,3 +24,11 @@ class InputError(HerdsmanError):
 
 class TeacherFatalError(HerdsmanError):
     """The teacher cannot be used at all (authentication, missing model): stop the run."""
+
+
+class IncompleteStage(HerdsmanError):
+    """A stage ran but could not finish (failed calls): re-run to retry; exit code 3."""
+
+
+class SubmissionError(HerdsmanError):
+    """A rating submission that does not match the item it names."""

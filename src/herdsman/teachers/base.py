@@ -2,7 +2,7 @@
 
 A teacher answers a stream of :class:`ChatRequest` and reports each outcome to
 a :class:`ResultSink` as soon as it is known; it never touches the run store.
-The store-aware loop lives in :mod:`herdsman.calls`.
+The store-aware loop lives in :mod:`herdsman.store.calls`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ class ChatRequest:
     """One chat-completion request.
 
     Attributes:
-        key: The run-store key (see :func:`herdsman.store.call_key`).
+        key: The run-store key (see :func:`herdsman.store.run_store.call_key`).
         messages: ``[{"role": ..., "content": ...}, ...]``.
         sampling: Sampling parameters.
     """

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from herdsman.errors import InputError
-from herdsman.mapping_file import read_mapping
+from herdsman.io.mapping_file import read_mapping
 
 DEFAULT_PRICES: dict[str, tuple[float, float]] = {
     "gpt-3.5-turbo": (0.50, 1.50),

@@ -1,7 +1,7 @@
 """Spread teacher calls over a Ray cluster: one teacher per worker, the run store on the driver.
 
 :class:`RayTeacher` is a :class:`Teacher` like any other, so ``respond`` and
-``generate`` use it unchanged: :func:`herdsman.calls.execute` still filters out
+``generate`` use it unchanged: :func:`herdsman.store.calls.execute` still filters out
 finished calls and commits every result to the run store on the driver (so a
 run on Ray is resumable, never duplicates a record, and can be finished by a
 single process, or the other way round). Each worker is a Ray actor holding
@@ -49,7 +49,8 @@ class TeacherWorker:
 
     def __init__(self, options: dict[str, Any]) -> None:
         """Build the teacher (weights load on the first chunk)."""
-        from herdsman.teachers.factory import TeacherOptions, build_teacher
+        from herdsman.teachers.factory import build_teacher
+        from herdsman.teachers.options import TeacherOptions
 
         self.teacher = build_teacher(TeacherOptions(**options))
 

@@ -1,0 +1,191 @@
+"""Commands that evaluate a herd: ``eval``, ``judge`` and ``report``."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from herdsman.cli.app import (
+    StoreOpt,
+    app,
+    default_store,
+    user_errors,
+)
+from herdsman.cli.teacher_options import teacher_command
+from herdsman.console import console, progress_bar
+
+if TYPE_CHECKING:
+    from herdsman.teachers.options import TeacherOptions
+
+
+@app.command("eval")
+def eval_command(
+    models: Annotated[list[Path], typer.Argument(help="Student (or any HF model) folders.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output folder.")] = Path("eval"),
+    tasks: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tasks",
+            help="lm-eval task or group names (herdsman_offline, herdsman_paper, or any lm-eval task).",
+        ),
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Items per task.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
+    no_bases: Annotated[
+        bool, typer.Option("--no-bases", help="Do not evaluate the students' base models.")
+    ] = False,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data", help="herdsman dataset folder: imitation score on its held-out split."
+        ),
+    ] = None,
+    probes: Annotated[
+        Path | None, typer.Option("--probes", help="Probe prompts file (one per line).")
+    ] = None,
+    online: Annotated[
+        bool,
+        typer.Option("--online", help="Let lm-eval download benchmark data (the paper's tasks)."),
+    ] = False,
+) -> None:
+    """Benchmarks (lm-eval), imitation score and probe answers for students and their bases.
+
+    Writes benchmarks.json, probes.json and (with --data) imitation.json into OUT,
+    and prints one table. Decoder-only students are evaluated inside the prompt
+    wrapper they were trained with; bases with their student's wrapper.
+
+    Examples:
+
+      herdsman eval run/students/* -o run/eval
+
+      herdsman eval run/students/t5 --tasks herdsman_paper --online --limit 200
+    """
+    if online:
+        os.environ["HF_DATASETS_OFFLINE"] = "0"
+        os.environ["HF_HUB_OFFLINE"] = "0"
+    from herdsman.evaluate.evaluator import EvalSettings, Evaluator, load_probes
+    from herdsman.evaluate.models import collect_models
+    from herdsman.evaluate.tables import benchmark_table
+
+    with user_errors():
+        found = collect_models(models, with_bases=not no_bases)
+        prompts = load_probes(probes)  # bad input fails before any model loads
+        evaluator = Evaluator(
+            found,
+            out,
+            EvalSettings(
+                tasks=tuple(tasks or ["herdsman_offline"]), limit=limit, batch_size=batch_size
+            ),
+            log=console.print,
+        )
+        result = evaluator.benchmarks()
+        if data is not None:
+            evaluator.imitation(data)
+        evaluator.probes(prompts)
+        console.print(benchmark_table(result))
+        for task, why in result["unavailable"].items():
+            console.print(f"not run: {task}: {why}")
+        console.print(f"wrote {out / 'benchmarks.json'}")
+
+
+@app.command()
+@teacher_command()
+def judge(
+    answers: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Answer files: JSONL {instruction, input?, model, answer} or *_predictions.jsonl."
+        ),
+    ],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output JSON.")],
+    pairwise: Annotated[
+        bool, typer.Option("--pairwise", help="Also compare every pair of models, both orders.")
+    ] = False,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="First N items.")] = None,
+    retries: Annotated[
+        int,
+        typer.Option("--retries", min=0, max=5, help="Re-asks for a reply that is not a grade."),
+    ] = 1,
+    store: StoreOpt = None,
+    *,
+    teacher_options: TeacherOptions,
+) -> None:
+    """Grade answers with the paper's A-D rubric using a teacher model as judge.
+
+    Replies are parsed strictly (a reply must start with the grade); an
+    unparsable reply is asked once more, then recorded as unparsed. With
+    --pairwise every pair is judged in both orders; disagreement is a tie.
+    Judgements are cached in the run store.
+
+    Examples:
+
+      herdsman judge ../shared/data/self_instruct/predictions/*.jsonl -o judge.json --teacher openai --model gpt-4o-mini
+
+      herdsman judge run/eval/answer_sheet.jsonl -o run/eval/judge.json
+    """
+    from herdsman.evaluate.answer_sheets import AnswerSheet, read_answer_sheet
+    from herdsman.evaluate.judge import compare_pairs, grade_answers
+    from herdsman.evaluate.tables import grades_table
+    from herdsman.io.atomic import write_text_atomic
+    from herdsman.store.run_store import RunStore
+    from herdsman.teachers.factory import build_teacher
+
+    with user_errors():
+        sheet = read_answer_sheet(answers)
+        if limit:
+            kept = sheet.items[:limit]
+            sheet = AnswerSheet(kept, {i.id: sheet.answers[i.id] for i in kept}, sheet.models)
+        options = teacher_options
+        built = build_teacher(options)
+        per_item = len(sheet.models) + (
+            len(sheet.models) * (len(sheet.models) - 1) if pairwise else 0
+        )
+        try:
+            with (
+                RunStore(store or default_store(out)) as run_store,
+                progress_bar("judge") as (bar, task),
+            ):
+                bar.update(task, total=len(sheet.items) * per_item)
+                report = grade_answers(
+                    sheet, built, run_store, retries, on_progress=lambda: bar.advance(task)
+                )
+                if pairwise:
+                    compare_pairs(
+                        sheet, built, run_store, None, retries,
+                        on_progress=lambda: bar.advance(task), report=report,
+                    )  # fmt: skip
+        finally:
+            built.close()
+        result = report.as_dict()
+        write_text_atomic(out, json.dumps(result, indent=1))
+        console.print(grades_table(result))
+        console.print(f"calls: {report.stats.summary()}")
+        console.print(f"wrote {out}")
+        if result["bias"]["failed"]:
+            raise typer.Exit(3)
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output HTML.")] = Path("report.html"),
+) -> None:
+    """Write one self-contained HTML report of a run (figures embedded).
+
+    Parts the run has not produced yet are listed in the page and here.
+
+    Example:
+
+      herdsman report run -o report.html
+    """
+    from herdsman.report.page import write_report
+
+    with user_errors():
+        data = write_report(run_dir, out)
+        for part, why in data.missing.items():
+            console.print(f"not in the report: {part}: {why}")
+        console.print(f"wrote {out}")

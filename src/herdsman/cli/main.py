@@ -1,0 +1,30 @@
+"""The ``herdsman`` command line: every command module registered on one app."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# Each module registers its commands on `app` when imported.
+# isort: off
+from herdsman.cli import generation, dataset, train, evaluate, rating, run  # noqa: F401
+
+# isort: on
+from herdsman.cli.app import app
+
+
+def main() -> None:
+    """Console-script entry point."""
+    # Nothing is ever fetched from a model hub at run time.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")  # lm-eval's and transformers' bars; ours are rich
+    app(prog_name="herdsman")
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

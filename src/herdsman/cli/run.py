@@ -1,0 +1,120 @@
+"""Commands that drive the whole pipeline: ``run``, ``init`` and ``demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from herdsman.cli.app import (
+    EXIT_INCOMPLETE,
+    app,
+    user_errors,
+)
+from herdsman.console import console, error_line
+from herdsman.errors import HerdsmanError
+from herdsman.pipeline.order import STAGE_NAMES
+
+if TYPE_CHECKING:
+    pass
+
+
+@app.command()
+def run(
+    config: Annotated[
+        Path, typer.Argument(help="Pipeline config (YAML); `herdsman init` writes one.")
+    ],
+    stage: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--stage",
+            help=f"Run only this stage (repeatable): {', '.join(STAGE_NAMES)}.",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Print planned teacher calls, tokens and cost; call nothing."
+        ),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Re-run the selected stages even when up to date.")
+    ] = False,
+) -> None:
+    """Run the whole pipeline from one config; stages already up to date are skipped.
+
+    A stage re-runs when its settings or input files changed since it last
+    finished; teacher calls already made are replayed from the run store.
+    Exit code 3: some teacher calls failed (re-run to retry them).
+
+    Examples:
+
+      herdsman init my-run.yaml && herdsman run my-run.yaml --dry-run
+
+      herdsman run my-run.yaml
+
+      herdsman run my-run.yaml --stage dataset --stage analyze
+    """
+    from herdsman.config import load_config
+    from herdsman.errors import IncompleteStage
+
+    with user_errors():
+        loaded = load_config(config)
+        if dry_run:
+            from herdsman.pipeline.dry_run import print_dry_run
+
+            print_dry_run(loaded, stage)
+            return
+        from herdsman.pipeline.runner import run_pipeline
+
+        try:
+            result = run_pipeline(loaded, stage, force=force)
+        except IncompleteStage as exc:
+            error_line(str(exc))
+            raise typer.Exit(EXIT_INCOMPLETE) from None
+        console.print(f"run folder: {result.run_dir}")
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the example config.")] = Path(
+        "herdsman.yaml"
+    ),
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing file.")
+    ] = False,
+) -> None:
+    """Write a commented example pipeline config (runs as is on the embedded defaults).
+
+    Example:
+
+      herdsman init my-run.yaml
+    """
+    from herdsman.io.atomic import write_text_atomic
+    from herdsman.io.bundled import bundled_file
+
+    with user_errors():
+        if path.exists() and not overwrite:
+            raise HerdsmanError(f"{path}: already exists (use --overwrite to replace it)")
+        write_text_atomic(path, bundled_file("example.yaml").read_text(encoding="utf-8"))
+        console.print(f"wrote {path}; preview it with: herdsman run {path} --dry-run")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("demo-run"),
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Fewer seeds and shorter answers.")
+    ] = False,
+) -> None:
+    """Run the whole pipeline on the embedded defaults (no network, CPU is enough).
+
+    Example:
+
+      herdsman demo --out demo-run
+    """
+    from herdsman.pipeline.demo import run_demo
+
+    with user_errors():
+        run_demo(out, quick=quick)

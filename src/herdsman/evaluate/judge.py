@@ -1,0 +1,360 @@
+"""LLM judge: the paper's A-D rubric, and pairwise comparison in both orders.
+
+Every judge call goes through the run store (:func:`herdsman.store.calls.execute`),
+so judgements are cached: re-running costs nothing, a crash loses only the
+calls in flight. Replies are parsed strictly: a grade is a reply that *starts*
+with one letter A-D (optionally ``Grade:`` and brackets); anything else is
+asked again once with a reminder (a different prompt, hence a different call),
+and then recorded as ``unparsed``: never guessed from the text.
+
+Pairwise mode asks for both orders (A first, then B first); when the two
+verdicts disagree the pair is a tie. Bias statistics: how often the first
+position wins, how often the two orders agree, how often the longer answer
+wins, and how grades correlate with answer length.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from herdsman.evaluate.answer_sheets import AnswerSheet, Item
+from herdsman.records import SamplingParams
+from herdsman.store.calls import CallStats, execute
+from herdsman.store.run_store import RunStore, call_key
+from herdsman.teachers.base import ChatRequest, Teacher
+
+GRADES = ("A", "B", "C", "D")
+GRADE_POINTS = {"A": 4, "B": 3, "C": 2, "D": 1}
+RUBRIC = """\
+You are grading the answer of an AI assistant to a user's instruction. Use this rubric:
+A: the answer is valid, acceptable and satisfying.
+B: the answer is acceptable but has minor errors that can be improved.
+C: the answer is relevant and responsive but has significant errors in content.
+D: the answer is invalid and unacceptable.
+Reply with the grade letter first (A, B, C or D), then optionally one sentence of reason."""
+GRADE_PROMPT = """\
+{rubric}
+
+### Instruction:
+{instruction}
+
+### Answer:
+{answer}
+
+### Grade:"""
+PAIR_PROMPT = """\
+Two AI assistants answered the same instruction. Which answer is better: more helpful, \
+correct and relevant? Reply with 1 or 2 first (or "tie" when they are equally good), then \
+optionally one sentence of reason.
+
+### Instruction:
+{instruction}
+
+### Answer 1:
+{first}
+
+### Answer 2:
+{second}
+
+### Better answer:"""
+REMINDER = (
+    "Your previous reply did not start with a valid verdict. Reply again, starting with {allowed}."
+)
+JUDGE_SAMPLING = SamplingParams(temperature=0.0, max_tokens=48)
+
+# The letter must stand alone: "A.", "B:", "(C)", "**D**", "Grade: a", but not "A good answer".
+_GRADE_RE = re.compile(
+    r"^\W*(?:grade\s*[:=\-]?\s*)?[\(\[\*]*([ABCD])(?=\s*$|[.:,;)\]\*\-\n]|\s+[-(:])",
+    re.IGNORECASE,
+)
+_PAIR_RE = re.compile(
+    r"^\W*(?:(?:answer|better answer|response)\s*[:=\-]?\s*)?[\(\[\*#]*(1|2|tie)\b", re.IGNORECASE
+)
+
+
+_LABEL_LINE_RE = re.compile(r"^\W*([ABCD])\s*[:.)\-]", re.MULTILINE)
+
+
+def parse_grade(reply: str) -> str | None:
+    """The grade a reply starts with, or ``None``.
+
+    Lower-case letters count only after ``Grade:``; a reply that labels lines
+    with more than one grade (reciting the rubric) is not a grade.
+    """
+    if len(set(_LABEL_LINE_RE.findall(reply))) > 1:
+        return None
+    match = _GRADE_RE.match(reply)
+    if not match:
+        return None
+    letter = match.group(1)
+    if letter.islower() and not re.match(r"^\W*grade", reply, re.IGNORECASE):
+        return None  # "a good answer..." is prose, not a grade
+    return letter.upper()
+
+
+def parse_preference(reply: str) -> Literal["1", "2", "tie"] | None:
+    """``"1"``, ``"2"`` or ``"tie"`` when the reply starts with one, else ``None``."""
+    match = _PAIR_RE.match(reply)
+    if not match:
+        return None
+    value = match.group(1).lower()
+    return "tie" if value == "tie" else ("1" if value == "1" else "2")
+
+
+@dataclass
+class Judgement:
+    """One graded answer."""
+
+    item: str
+    model: str
+    grade: str | None
+    status: Literal["graded", "unparsed", "failed"]
+    reply: str | None
+    attempts: int
+    answer_words: int
+
+
+@dataclass
+class PairVerdict:
+    """Both orders of one pair, and the combined verdict."""
+
+    item: str
+    model_a: str
+    model_b: str
+    a_first: str | None
+    b_first: str | None
+    winner: str | None
+    status: Literal["decided", "tie", "disagreement", "unparsed", "failed"]
+    longer: str | None
+
+
+@dataclass
+class JudgeReport:
+    """Everything one judge run produced."""
+
+    judgements: list[Judgement] = field(default_factory=list)
+    pairs: list[PairVerdict] = field(default_factory=list)
+    stats: CallStats = field(default_factory=CallStats)
+
+    def grade_counts(self) -> dict[str, dict[str, int]]:
+        """Per model: counts of A, B, C, D and unparsed/failed."""
+        out: dict[str, dict[str, int]] = {}
+        for j in self.judgements:
+            row = out.setdefault(j.model, {g: 0 for g in (*GRADES, "unparsed", "failed")})
+            row[j.grade or j.status] += 1
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary and records."""
+        return {
+            "grades": self.grade_counts(),
+            "bias": bias_statistics(self),
+            "judgements": [asdict(j) for j in self.judgements],
+            "pairs": [asdict(p) for p in self.pairs],
+            "calls": asdict(self.stats),
+        }
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+class _Asker:
+    """Runs a batch of prompts through the store, with one reminder retry for unparsable replies."""
+
+    def __init__(
+        self,
+        teacher: Teacher,
+        store: RunStore,
+        stats: CallStats,
+        on_progress: Callable[[], None] | None,
+    ) -> None:
+        self.teacher, self.store, self.stats, self.on_progress = teacher, store, stats, on_progress
+        self.sampling = JUDGE_SAMPLING.model_dump()
+
+    def request(self, messages: tuple[dict[str, str], ...]) -> ChatRequest:
+        key = call_key(
+            self.teacher.backend, self.teacher.model, messages, self.sampling, {"judge": 1}
+        )
+        return ChatRequest(key=key, messages=messages, sampling=JUDGE_SAMPLING)
+
+    def ask(
+        self, prompts: list[str], parse: Callable[[str], Any], allowed: str, retries: int
+    ) -> list[tuple[Any, str | None, int, bool]]:
+        """For each prompt: (parsed or None, last reply, attempts, call failed)."""
+        conversations: list[tuple[dict[str, str], ...]] = [
+            ({"role": "user", "content": p},) for p in prompts
+        ]
+        outcome: list[tuple[Any, str | None, int, bool]] = [(None, None, 0, False)] * len(prompts)
+        todo = list(range(len(prompts)))
+        for attempt in range(retries + 1):
+            requests = [self.request(conversations[i]) for i in todo]
+            run = execute(self.teacher, self.store, requests, "judge", self.on_progress)
+            _merge(self.stats, run)
+            results = self.store.get_many([r.key for r in requests])
+            again = []
+            for index, request in zip(todo, requests, strict=True):
+                result = results.get(request.key)
+                if result is None or not result.ok or result.text is None:
+                    outcome[index] = (None, None, attempt + 1, True)
+                    continue
+                parsed = parse(result.text)
+                outcome[index] = (parsed, result.text, attempt + 1, False)
+                if parsed is None:
+                    conversations[index] = (
+                        *conversations[index],
+                        {"role": "assistant", "content": result.text},
+                        {"role": "user", "content": REMINDER.format(allowed=allowed)},
+                    )
+                    again.append(index)
+            todo = again
+            if not todo:
+                break
+        return outcome
+
+
+def _merge(total: CallStats, run: CallStats) -> None:
+    for name in ("cached", "ok", "failed", "truncated", "prompt_tokens", "completion_tokens"):
+        setattr(total, name, getattr(total, name) + getattr(run, name))
+    total.cost += run.cost
+    total.priced = total.priced or run.priced
+
+
+def grade_answers(
+    sheet: AnswerSheet,
+    teacher: Teacher,
+    store: RunStore,
+    retries: int = 1,
+    on_progress: Callable[[], None] | None = None,
+) -> JudgeReport:
+    """Grade every answer in the sheet with the A-D rubric."""
+    report = JudgeReport()
+    asker = _Asker(teacher, store, report.stats, on_progress)
+    jobs = [(item, model) for item in sheet.items for model in sheet.answers[item.id]]
+    prompts = [
+        GRADE_PROMPT.format(
+            rubric=RUBRIC, instruction=item.prompt(), answer=sheet.answers[item.id][model]
+        )
+        for item, model in jobs
+    ]
+    for (item, model), (grade, reply, attempts, failed) in zip(
+        jobs, asker.ask(prompts, parse_grade, "A, B, C or D", retries), strict=True
+    ):
+        status: Literal["graded", "unparsed", "failed"] = (
+            "failed" if failed else ("graded" if grade else "unparsed")
+        )
+        report.judgements.append(
+            Judgement(
+                item.id,
+                model,
+                grade,
+                status,
+                reply,
+                attempts,
+                _words(sheet.answers[item.id][model]),
+            )
+        )
+    return report
+
+
+def _pairs(sheet: AnswerSheet, models: list[str]) -> Iterator[tuple[Item, str, str]]:
+    for item in sheet.items:
+        answered = [m for m in models if m in sheet.answers[item.id]]
+        for a, b in itertools.combinations(answered, 2):
+            yield item, a, b
+
+
+def compare_pairs(
+    sheet: AnswerSheet,
+    teacher: Teacher,
+    store: RunStore,
+    models: list[str] | None = None,
+    retries: int = 1,
+    on_progress: Callable[[], None] | None = None,
+    report: JudgeReport | None = None,
+) -> JudgeReport:
+    """Judge every pair of models on every item, in both orders."""
+    report = report or JudgeReport()
+    asker = _Asker(teacher, store, report.stats, on_progress)
+    jobs = list(_pairs(sheet, models or sheet.models))
+    prompts = []
+    for item, a, b in jobs:
+        answers = sheet.answers[item.id]
+        for first, second in ((a, b), (b, a)):
+            prompts.append(
+                PAIR_PROMPT.format(
+                    instruction=item.prompt(), first=answers[first], second=answers[second]
+                )
+            )
+    replies = asker.ask(prompts, parse_preference, "1, 2 or tie", retries)
+    for n, (item, a, b) in enumerate(jobs):
+        ab, ba = replies[2 * n], replies[2 * n + 1]
+        answers = sheet.answers[item.id]
+        la, lb = _words(answers[a]), _words(answers[b])
+        longer = a if la > lb else b if lb > la else None
+        verdict_ab = {"1": a, "2": b, "tie": "tie"}.get(ab[0]) if ab[0] else None
+        verdict_ba = {"1": b, "2": a, "tie": "tie"}.get(ba[0]) if ba[0] else None
+        if ab[3] or ba[3]:
+            status, winner = "failed", None
+        elif verdict_ab is None or verdict_ba is None:
+            status, winner = "unparsed", None
+        elif verdict_ab == verdict_ba:
+            status, winner = ("tie", None) if verdict_ab == "tie" else ("decided", verdict_ab)
+        else:
+            status, winner = "disagreement", None
+        report.pairs.append(
+            PairVerdict(item.id, a, b, ab[0], ba[0], winner, status, longer)  # type: ignore[arg-type]
+        )
+    return report
+
+
+def _spearman(xs: list[float], ys: list[float]) -> float | None:
+    if len(xs) < 3 or len(set(xs)) < 2 or len(set(ys)) < 2:
+        return None
+    from scipy.stats import spearmanr
+
+    value = float(spearmanr(xs, ys).statistic)
+    return value if value == value else None
+
+
+def bias_statistics(report: JudgeReport) -> dict[str, Any]:
+    """Position and length bias of the judge.
+
+    - ``first_position_rate``: of the single-order verdicts that picked an answer,
+      the share that picked the one shown first (0.5 = no position bias);
+    - ``order_agreement``: of pairs with both orders parsed, the share where both agree;
+    - ``longer_wins_rate``: of decided pairs with a longer answer, the share the longer won;
+    - ``grade_length_spearman``: rank correlation of grade points (A=4..D=1) and answer words;
+    - ``mean_words_by_grade``: mean answer length per grade.
+    """
+    picks = [v for p in report.pairs for v in (p.a_first, p.b_first) if v in ("1", "2")]
+    parsed = [p for p in report.pairs if p.status in ("decided", "tie", "disagreement")]
+    decided = [p for p in report.pairs if p.status == "decided" and p.longer]
+    graded = [j for j in report.judgements if j.grade]
+    words_by_grade: dict[str, list[int]] = {}
+    for j in graded:
+        words_by_grade.setdefault(j.grade or "", []).append(j.answer_words)
+    statuses = Counter(j.status for j in report.judgements)
+    return {
+        "graded": statuses.get("graded", 0),
+        "unparsed": statuses.get("unparsed", 0),
+        "failed": statuses.get("failed", 0),
+        "pairs": len(report.pairs),
+        "pair_status": dict(Counter(p.status for p in report.pairs)),
+        "first_position_rate": (picks.count("1") / len(picks)) if picks else None,
+        "order_agreement": (
+            sum(p.status != "disagreement" for p in parsed) / len(parsed) if parsed else None
+        ),
+        "longer_wins_rate": (
+            sum(p.winner == p.longer for p in decided) / len(decided) if decided else None
+        ),
+        "grade_length_spearman": _spearman(
+            [GRADE_POINTS[j.grade or "D"] for j in graded], [j.answer_words for j in graded]
+        ),
+        "mean_words_by_grade": {g: sum(v) / len(v) for g, v in sorted(words_by_grade.items())},
+    }

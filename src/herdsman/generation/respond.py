@@ -1,0 +1,283 @@
+"""Response generation: the teacher answers every instruction once (sequence-level distillation).
+
+Input is JSONL of instructions (herdsman ``Instruction`` or ``Seed`` records,
+or any LaMini-style records with an ``instruction`` field). Output is one
+LaMini record per instruction, in input order. Every call goes through the run
+store, so re-running the same command after a crash skips what is done and
+finishes the job; the output file is replaced atomically at the end, so it is
+never half-written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from herdsman.config import DEFAULT_SYSTEM_PROMPT
+from herdsman.errors import InputError
+from herdsman.io.jsonl import BadLines, iter_json_objects, write_jsonl_atomic
+from herdsman.records import ORIGINAL_SOURCE, Instruction, Provenance, SamplingParams, utc_now
+from herdsman.store.calls import CallStats, execute
+from herdsman.store.run_store import CallResult, RunStore, call_key
+from herdsman.teachers.base import ChatRequest, Teacher
+
+#: The paper's teacher was asked for concise answers; so is ours by default.
+LOOKUP_CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class RespondSettings:
+    """How instructions are put to the teacher."""
+
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    sampling: SamplingParams = field(
+        default_factory=lambda: SamplingParams(temperature=0.0, max_tokens=512)
+    )
+    default_source: str = "custom"
+    drop_truncated: bool = False
+
+
+@dataclass
+class RespondReport:
+    """What ``respond`` did."""
+
+    instructions: int
+    written: int
+    failed: int
+    truncated: int
+    dropped_truncated: int
+    skipped_bad: int
+    calls: CallStats
+    failures_path: Path | None = None
+
+
+def instruction_from_obj(
+    obj: dict[str, Any], path: Path, line: int, default_source: str, stem: str | None = None
+) -> Instruction:
+    """Read one input object as an :class:`Instruction` (``stem``: ``path.stem``, precomputed).
+
+    Raises:
+        InputError: Missing or empty ``instruction``, or wrongly typed fields.
+    """
+    text = obj.get("instruction")
+    if text is None:
+        raise InputError(str(path), line, "missing field 'instruction'")
+    if not isinstance(text, str):
+        raise InputError(str(path), line, "field 'instruction': expected a string")
+    if not text.strip():
+        raise InputError(str(path), line, "field 'instruction': empty instruction")
+    extra = obj.get("input", "")
+    if extra is None:
+        extra = ""
+    if not isinstance(extra, str):
+        raise InputError(str(path), line, "field 'input': expected a string")
+    source = (
+        obj.get("instruction_source")
+        or ORIGINAL_SOURCE.get(str(obj.get("source")))
+        or obj.get("source")
+    )
+    return Instruction(
+        id=str(obj.get("id") or f"{stem or path.stem}:{line}"),
+        instruction=text,
+        input=extra,
+        instruction_source=str(source or default_source),
+        provenance=_carried_provenance(obj, path, line),
+    )
+
+
+def _carried_provenance(obj: dict[str, Any], path: Path, line: int) -> Provenance | None:
+    """Seed ids and topics an upstream stage recorded (top level or under ``provenance``)."""
+    raw = obj.get("provenance")
+    nested: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    seed_ids = obj.get("seed_ids", nested.get("seed_ids"))
+    topics = obj.get("topics", nested.get("topics"))
+    if seed_ids is None and topics is None:
+        return None
+    for name, value in (("seed_ids", seed_ids), ("topics", topics)):
+        if value is not None and not (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)
+        ):
+            raise InputError(str(path), line, f"field '{name}': expected a list of strings")
+    return Provenance(seed_ids=seed_ids, topics=topics)
+
+
+def read_instructions(
+    path: Path, default_source: str, skip_bad: bool, bad: BadLines
+) -> Iterator[Instruction]:
+    """Yield the instructions of a JSONL file in order (see :func:`instruction_from_obj`)."""
+    stem = path.stem
+    for line, obj in iter_json_objects(path, skip_bad=skip_bad, bad=bad):
+        try:
+            yield instruction_from_obj(obj, path, line, default_source, stem)
+        except InputError as exc:
+            if not skip_bad:
+                raise
+            bad.add(exc)
+
+
+def build_messages(instruction: Instruction, system_prompt: str) -> tuple[dict[str, str], ...]:
+    """The chat messages for one instruction (system message only when set)."""
+    user = {"role": "user", "content": instruction.prompt_text()}
+    if system_prompt.strip():
+        return ({"role": "system", "content": system_prompt}, user)
+    return (user,)
+
+
+def make_request(
+    teacher: Teacher,
+    instruction: Instruction,
+    settings: RespondSettings,
+    sampling: dict[str, Any] | None = None,
+) -> ChatRequest:
+    """The keyed request for one instruction (``sampling``: ``settings.sampling`` dumped once by the caller)."""
+    messages = build_messages(instruction, settings.system_prompt)
+    key = call_key(
+        teacher.backend, teacher.model, messages, sampling or settings.sampling.model_dump()
+    )
+    return ChatRequest(key=key, messages=messages, sampling=settings.sampling)
+
+
+def prompt_hash(messages: tuple[dict[str, str], ...]) -> str:
+    """A short hash of the prompt alone (same prompt, any teacher or sampling)."""
+    return hashlib.sha256(orjson.dumps(messages)).hexdigest()[:16]
+
+
+def example_row(
+    instruction: Instruction,
+    messages: tuple[dict[str, str], ...],
+    result: CallResult,
+    sampling: dict[str, Any],
+) -> dict[str, Any]:
+    """The LaMini record (an :class:`Example` as a dict) for an answered instruction.
+
+    Built as a plain dict: at millions of rows, pydantic round trips cost more
+    than the rest of the output pass together.
+    """
+    carried = instruction.provenance
+    row = {
+        "instruction": instruction.prompt_text(),
+        "response": result.text,
+        "instruction_source": instruction.instruction_source,
+        "id": instruction.id,
+        "teacher": result.teacher,
+        "model": result.model,
+        "call_key": result.key,
+        "prompt_hash": prompt_hash(messages),
+        "sampling": sampling,
+        "finish_reason": result.finish_reason,
+        "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens,
+        "seed_ids": carried.seed_ids if carried else None,
+        "topics": carried.topics if carried else None,
+        "created_at": result.created_at or utc_now(),
+    }
+    return {k: v for k, v in row.items() if v is not None}
+
+
+def respond(
+    teacher: Teacher,
+    store: RunStore,
+    in_path: str | Path,
+    out_path: str | Path,
+    settings: RespondSettings | None = None,
+    *,
+    skip_bad: bool = False,
+    on_total: Callable[[int], None] | None = None,
+    on_progress: Callable[[], None] | None = None,
+) -> RespondReport:
+    """Answer every instruction in ``in_path`` and write LaMini records to ``out_path``.
+
+    The whole input is validated before the first call, so bad input costs
+    nothing. Failed calls are left out of the output, listed in
+    ``<out>.failed.jsonl`` and retried by the next run.
+
+    Args:
+        teacher: The teacher.
+        store: The run store (makes the stage resumable).
+        in_path: Input JSONL.
+        out_path: Output JSONL (replaced atomically).
+        settings: System prompt, sampling and source labels.
+        skip_bad: Skip malformed input lines instead of failing.
+        on_total: Told the number of instructions before calls start.
+        on_progress: Called once per instruction handled.
+
+    Returns:
+        Counts of what was written, failed and truncated.
+    """
+    settings = settings or RespondSettings()
+    in_path, out_path = Path(in_path), Path(out_path)
+    if in_path.resolve() == out_path.resolve():
+        raise InputError(str(out_path), None, "output would overwrite the input")
+    bad = BadLines()
+    total = sum(1 for _ in read_instructions(in_path, settings.default_source, skip_bad, bad))
+    if on_total:
+        on_total(total)
+
+    sampling = settings.sampling.model_dump()
+    sampling_shown = {k: v for k, v in sampling.items() if v is not None}
+    # Keys in input order, 32 raw bytes each (80 MB for 2.5M instructions), so
+    # the output pass need not rebuild every request.
+    digests = bytearray()
+
+    def requests() -> Iterator[ChatRequest]:
+        for instruction in read_instructions(
+            in_path, settings.default_source, skip_bad, BadLines()
+        ):
+            request = make_request(teacher, instruction, settings, sampling)
+            digests.extend(bytes.fromhex(request.key))
+            yield request
+
+    stats = execute(teacher, store, requests(), stage="respond", on_progress=on_progress)
+
+    counts = {"written": 0, "failed": 0, "truncated": 0, "dropped": 0}
+    failures: list[dict[str, Any]] = []
+
+    def examples() -> Iterator[dict[str, Any]]:
+        batch: list[tuple[Instruction, str]] = []
+        instructions = read_instructions(in_path, settings.default_source, skip_bad, BadLines())
+        for index, instruction in enumerate(instructions):
+            batch.append((instruction, digests[index * 32 : index * 32 + 32].hex()))
+            if len(batch) >= LOOKUP_CHUNK:
+                yield from resolve(batch)
+                batch = []
+        yield from resolve(batch)
+
+    def resolve(batch: list[tuple[Instruction, str]]) -> Iterator[dict[str, Any]]:
+        results = store.get_many([key for _, key in batch])
+        for instruction, key in batch:
+            result = results.get(key)
+            if result is None or not result.ok or result.text is None:
+                counts["failed"] += 1
+                error = result.error if result else "not run"
+                failures.append({"id": instruction.id, "call_key": key, "error": error})
+                continue
+            if result.finish_reason == "length":
+                counts["truncated"] += 1
+                if settings.drop_truncated:
+                    counts["dropped"] += 1
+                    continue
+            counts["written"] += 1
+            messages = build_messages(instruction, settings.system_prompt)
+            yield example_row(instruction, messages, result, sampling_shown)
+
+    write_jsonl_atomic(out_path, examples())
+    failures_path = out_path.with_name(out_path.name + ".failed.jsonl")
+    if failures:
+        write_jsonl_atomic(failures_path, failures)
+    else:
+        failures_path.unlink(missing_ok=True)
+    return RespondReport(
+        instructions=total,
+        written=counts["written"],
+        failed=counts["failed"],
+        truncated=counts["truncated"],
+        dropped_truncated=counts["dropped"],
+        skipped_bad=bad.count,
+        calls=stats,
+        failures_path=failures_path if failures else None,
+    )

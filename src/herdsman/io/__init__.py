@@ -1,0 +1,1 @@
+"""The floor: files (JSONL, atomic writes, YAML with line numbers, mapping files), packaged data, HTML templates."""

@@ -1,0 +1,122 @@
+"""What every pipeline stage shares: the run folder's file names, the :class:`Context`, the :class:`Stage` record.
+
+Each stage (one module in :mod:`herdsman.pipeline.stages`) is a :class:`Stage`
+whose inputs are files (the config's and the earlier stages' outputs) and whose
+settings are its config section; the runner (:mod:`herdsman.pipeline.runner`)
+fingerprints both to decide what is up to date. Stages talk only through the
+files in the run folder; their order lives in :mod:`herdsman.pipeline.order`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from herdsman.config import LoadedConfig
+from herdsman.store.run_store import RunStore
+from herdsman.teachers.base import Teacher
+from herdsman.teachers.factory import build_teacher
+from herdsman.teachers.options import TeacherOptions
+
+SEEDS = "seeds.jsonl"
+TOPICS = "topics.txt"
+INSTRUCTIONS = "instructions.jsonl"
+RESPONSES = "responses.jsonl"
+DATASET = "dataset"
+ANALYSIS = "analysis"
+#: Offline evaluation items shipped with herdsman, decontaminated against by default.
+BUILTIN_EVAL_DIR = "eval"
+
+
+@dataclass
+class Context:
+    """What stages share during one ``herdsman run``: the config, the teacher, the store."""
+
+    loaded: LoadedConfig
+    run_dir: Path
+    _teacher: Teacher | None = None
+    _store: RunStore | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def config(self) -> Any:
+        """The validated :class:`~herdsman.config.PipelineConfig`."""
+        return self.loaded.config
+
+    def path(self, name: str) -> Path:
+        """A file in the run folder."""
+        return self.run_dir / name
+
+    def teacher_options(self) -> TeacherOptions:
+        """Teacher options with paths resolved against the config file."""
+        options = self.config.teacher
+        data = options.model_dump(exclude={"tokens_per_second"})
+        if options.prices:
+            data["prices"] = self.loaded.resolve(str(options.prices))
+        model = options.model
+        if (
+            model
+            and options.backend in ("local", "vllm")
+            and ("/" in model or model.startswith("."))
+        ):
+            data["model"] = str(self.loaded.resolve(model))
+        if options.batch_api and not options.batch_journal:
+            data["batch_journal"] = self.run_dir / ".herdsman" / "batches.jsonl"
+        return TeacherOptions(**data)
+
+    def teacher(self) -> Teacher:
+        """The teacher, built on first use (loading a local model takes a while)."""
+        if self._teacher is None:
+            self._teacher = build_teacher(self.teacher_options())
+        return self._teacher
+
+    def store(self) -> RunStore:
+        """The run store of this run folder."""
+        if self._store is None:
+            self._store = RunStore(self.run_dir / ".herdsman" / "store.sqlite")
+        return self._store
+
+    def teacher_identity(self) -> dict[str, Any]:
+        """What of the teacher decides its answers (part of generate/respond fingerprints)."""
+        t = self.config.teacher
+        return {"backend": t.backend, "model": t.model, "base_url": t.base_url}
+
+    def close(self) -> None:
+        """Release the store and the teacher."""
+        if self._store is not None:
+            self._store.close()
+        if self._teacher is not None:
+            self._teacher.close()
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One pipeline stage."""
+
+    name: str
+    help: str
+    outputs: Callable[[Context], list[Path]]
+    inputs: Callable[[Context], dict[str, Path]]
+    settings: Callable[[Context], Any]
+    run: Callable[[Context], dict[str, Any]]
+    enabled: Callable[[Context], bool] = lambda ctx: True
+    calls_teacher: bool = False
+
+
+STUDENTS = "students"
+
+
+def student_dir(ctx: Context, name: str) -> Path:
+    """Where a student of the herd is saved."""
+    return ctx.path(STUDENTS) / name
+
+
+EVAL = "eval"
+REPORT = "report.html"
+
+
+def eval_path(ctx: Context, name: str) -> Path:
+    """A file of the evaluation folder."""
+    return ctx.path(EVAL) / name

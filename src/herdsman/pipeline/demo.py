@@ -1,0 +1,133 @@
+"""``herdsman demo``: ``herdsman run`` on the bundled demo config, with tables of what happened.
+
+Stages: bundled seed tasks -> topics from the bundled category dump ->
+example- and topic-guided generation with the embedded teacher
+(SmolLM2-135M-Instruct), filtered and deduplicated -> responses -> dataset
+(JSONL, Parquet, HF folder, card) -> analysis (figures) -> the herd
+(Gemma-3-270M, a small T5 from scratch, SmolLM2-135M with LoRA; ``--quick``:
+the last two, on fewer and shorter answers) -> evaluation (offline
+benchmarks, imitation score, probes) -> the A-D judge -> ``report.html``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from herdsman.config import load_config
+from herdsman.console import console
+from herdsman.evaluate.tables import benchmark_table, grades_table
+from herdsman.generation.filters import FILTER_NAMES
+from herdsman.io.bundled import bundled_file
+from herdsman.io.jsonl import iter_json_objects
+from herdsman.pipeline.runner import PipelineResult, run_pipeline
+
+#: ``--quick``: fewer seeds, fewer and shorter calls.
+QUICK = {
+    "seeds": [{"path": "bundled:demo_seed_tasks.jsonl", "format": "self-instruct", "limit": 8}],
+    "generate": {
+        "strategies": {"example": 4, "topic": 4},
+        "max_calls": 8,
+        "sampling": {"temperature": 0.7, "top_p": 0.95, "max_tokens": 160, "seed": 7},
+    },
+    "respond": {"sampling": {"temperature": 0.0, "max_tokens": 64}},
+    # A short evaluation: 6 items per offline task, short answers, 4 judged items.
+    "evaluation": {"limit": 6, "max_new_tokens": 32, "judge": {"max_items": 4}},
+    # Two cheap students (the full demo adds Gemma-3-270M, ~2.5 min to convert once).
+    "students": [
+        {
+            "name": "t5-scratch-lamini",
+            "base": "t5-scratch",
+            "learning_rate": 1.0e-3,
+            "epochs": 4,
+            "batch_size": 8,
+            "per_device_batch_size": 8,
+            "max_length": 256,
+        },
+        {
+            "name": "smollm2-135m-lora",
+            "base": "smollm2-135m-instruct",
+            "method": "lora",
+            "learning_rate": 2.0e-4,
+            "epochs": 1,
+            "batch_size": 8,
+            "per_device_batch_size": 4,
+            "max_length": 384,
+        },
+    ],
+}
+
+
+def generation_tables(summary: dict[str, Any]) -> list[Table]:
+    """What generation made of the teacher's replies, and what each filter removed."""
+    flow = Table(title="demo: generation")
+    filters = Table(title="demo: removed by each quality filter")
+    flow.add_column("step")
+    filters.add_column("filter")
+    for strategy in summary:
+        flow.add_column(strategy, justify="right")
+        filters.add_column(strategy, justify="right")
+    steps = {
+        "calls": "calls",
+        "nothing parseable": "calls_empty",
+        "instructions parsed": "parsed",
+        "exact duplicates": "exact_duplicates",
+        "near duplicates": "near_duplicates",
+        "kept": "kept",
+    }
+    for label, key in steps.items():
+        flow.add_row(label, *(str(r.get(key, 0)) for r in summary.values()))
+    flow.add_row(
+        "removed by filters", *(str(sum(r["filtered"].values())) for r in summary.values())
+    )
+    for name in FILTER_NAMES:
+        filters.add_row(name, *(str(r["filtered"].get(name, 0)) for r in summary.values()))
+    return [flow, filters]
+
+
+def answers_table(train: Path) -> Table:
+    """One answer per instruction_source."""
+    table = Table(title="demo: answers from the embedded teacher", show_lines=True)
+    table.add_column("source")
+    table.add_column("instruction", max_width=45)
+    table.add_column("response", max_width=60)
+    shown: dict[str, dict[str, Any]] = {}
+    for _, rec in iter_json_objects(train):
+        shown.setdefault(rec["instruction_source"], rec)
+    for rec in shown.values():
+        table.add_row(rec["instruction_source"], rec["instruction"], rec["response"][:300])
+    return table
+
+
+def run_demo(out: Path, quick: bool = False) -> PipelineResult:
+    """Run the demo config into ``out`` and print what each stage produced."""
+    overrides: dict[str, Any] = {"run_dir": str(out.resolve())}
+    if quick:
+        overrides |= QUICK
+    loaded = load_config(bundled_file("demo.yaml"), overrides)
+    result = run_pipeline(loaded)
+    generated = result.outcome("generate")
+    if generated and generated.summary:
+        for table in generation_tables(generated.summary):
+            console.print(table)
+    dataset = out / "dataset"
+    console.print(answers_table(dataset / "train.jsonl"))
+    console.print(
+        f"dataset: {dataset} (JSONL, Parquet, hf/ for datasets.load_from_disk, README.md)"
+    )
+    console.print(f"analysis: {out / 'analysis'}")
+    if (out / "students").is_dir():
+        console.print(f"students: {out / 'students'} (Hugging Face folders with model cards)")
+    benchmarks = out / "eval" / "benchmarks.json"
+    if benchmarks.is_file():
+        console.print(benchmark_table(json.loads(benchmarks.read_text())))
+    judge = out / "eval" / "judge.json"
+    if judge.is_file():
+        console.print(grades_table(json.loads(judge.read_text())))
+    report = out / "report.html"
+    if report.is_file():
+        console.print(f"report: {report.resolve()}")
+    return result

@@ -1,0 +1,74 @@
+"""The ``--dry-run`` table: per stage, whether it would run and what its teacher calls cost."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from herdsman.config import LoadedConfig
+from herdsman.console import console
+from herdsman.pipeline.context import Context
+from herdsman.pipeline.estimate import Estimate, estimate
+from herdsman.pipeline.runner import is_up_to_date, read_manifest, select_stages
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def plan(loaded: LoadedConfig, stages: list[str] | None = None) -> tuple[list[str], Estimate]:
+    """Which selected stages would run, and the estimate with up-to-date stages zeroed."""
+    ctx = Context(loaded=loaded, run_dir=loaded.run_dir)
+    manifest = read_manifest(ctx.run_dir)
+    selected = select_stages(stages)
+    will_run = [s.name for s in selected if s.enabled(ctx) and not is_up_to_date(s, ctx, manifest)]
+    est = estimate(ctx, only=set(will_run))
+    return will_run, est
+
+
+def print_dry_run(loaded: LoadedConfig, stages: list[str] | None = None) -> Estimate:
+    """Print the plan; makes no teacher call and writes nothing."""
+    will_run, est = plan(loaded, stages)
+    ctx = Context(loaded=loaded, run_dir=loaded.run_dir)
+    table = Table(title=f"dry run: {loaded.path} -> {loaded.run_dir}")
+    for column in ("stage", "status", "teacher calls", "prompt tokens", "completion tokens"):
+        table.add_column(column, justify="left" if column in ("stage", "status") else "right")
+    table.add_column("notes")
+    by_stage = {s.stage: s for s in est.stages}
+    for stage in select_stages(stages):
+        if not stage.enabled(ctx):
+            table.add_row(stage.name, "not configured", "", "", "", "")
+            continue
+        status = "will run" if stage.name in will_run else "up to date"
+        items = [v for k, v in by_stage.items() if k.split(" ", 1)[0] == stage.name]
+        if not stage.calls_teacher or not items:
+            table.add_row(stage.name, status, "0", "", "", "no teacher calls")
+            continue
+        for item in items:
+            table.add_row(
+                item.stage,
+                status,
+                f"{item.calls:,}",
+                f"{item.prompt_tokens:,}",
+                f"{item.completion_expected:,} (≤ {item.completion_max:,})",
+                item.note,
+            )
+    console.print(table)
+    console.print(f"teacher: {est.backend} {est.model}; tokens counted with {est.tokenizer}")
+    if est.usd_expected is not None:
+        console.print(
+            f"estimated cost: ${est.usd_expected:,.2f} expected, at most ${est.usd_max:,.2f}"
+        )
+    elif est.backend == "openai":
+        console.print("estimated cost: unknown (no price for this model; pass teacher.prices)")
+    if est.seconds_expected is not None and est.seconds_max is not None:
+        console.print(
+            f"estimated teacher time: {_duration(est.seconds_expected)} expected, at most "
+            f"{_duration(est.seconds_max)} (at {loaded.config.teacher.tokens_per_second:g} "
+            "generated tokens/s; set teacher.tokens_per_second)"
+        )
+    console.print("dry run: nothing was called or written")
+    return est

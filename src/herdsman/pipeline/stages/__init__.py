@@ -1,0 +1,1 @@
+"""One module per pipeline stage: what it reads, writes and does (order: :mod:`herdsman.pipeline.order`)."""

@@ -1,0 +1,121 @@
+"""Stage ``dataset``: decontaminate, split and export the LaMini records with a dataset card."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from herdsman.console import console
+from herdsman.errors import HerdsmanError
+from herdsman.io.bundled import bundled_file
+from herdsman.io.jsonl import iter_json_objects
+from herdsman.pipeline.context import (
+    BUILTIN_EVAL_DIR,
+    DATASET,
+    RESPONSES,
+    SEEDS,
+    Context,
+    Stage,
+)
+from herdsman.pipeline.stages.generate import (
+    generated_path,
+    planner_for,
+    read_seed_file,
+    strategies,
+)
+
+
+def eval_files(ctx: Context) -> list[Path]:
+    """Evaluation files to decontaminate against: the configured ones and the built-in suite."""
+    cfg = ctx.config.dataset.decontaminate
+    files = [ctx.loaded.resolve(f) for f in cfg.files]
+    builtin = bundled_file(BUILTIN_EVAL_DIR)
+    if cfg.builtin_suite and builtin.is_dir():
+        files += sorted(builtin.glob("*.jsonl"))
+    return files
+
+
+def _dataset_inputs(ctx: Context) -> dict[str, Path]:
+    inputs = {"responses": ctx.path(RESPONSES), "seeds": ctx.path(SEEDS)}
+    inputs.update({f"eval[{i}]": p for i, p in enumerate(eval_files(ctx))})
+    return inputs
+
+
+def _card_info(ctx: Context) -> Any:
+    from herdsman.dataset.card import CardInfo
+    from herdsman.generation.prompts import PromptTemplate
+
+    counts: dict[str, int] = {}
+    example_prompt = ""
+    for _, obj in iter_json_objects(ctx.path(SEEDS)):
+        counts[obj.get("origin", "")] = counts.get(obj.get("origin", ""), 0) + 1
+    generated = {}
+    for strategy in strategies(ctx):
+        path = generated_path(ctx, strategy)
+        generated[strategy] = sum(1 for _ in iter_json_objects(path)) if path.is_file() else 0
+    if "example" in strategies(ctx):
+        seeds = read_seed_file(ctx.path(SEEDS))
+        try:
+            example_prompt = planner_for(ctx, "example", seeds, []).plan(0).prompt
+        except HerdsmanError:
+            example_prompt = ""
+    gen = ctx.config.generate
+    template = PromptTemplate.from_file(ctx.loaded.resolve(gen.template)) if gen.template else None
+    cfg = ctx.config
+    return CardInfo(
+        name=cfg.dataset.name,
+        license=cfg.dataset.license,
+        seed_sources=[
+            (s.path, s.format, counts.get(f"seeds[{i}]", 0)) for i, s in enumerate(cfg.seeds)
+        ],
+        generated=generated,
+        template_version=template.version if template else "lamini-v1",
+        example_prompt=example_prompt,
+        system_prompt=cfg.respond.system_prompt,
+        sampling=str(cfg.respond.sampling.model_dump(exclude_none=True)),
+        ngram=cfg.dataset.decontaminate.n,
+    )
+
+
+def _run_dataset(ctx: Context) -> dict[str, Any]:
+    from herdsman.dataset.build import build_dataset, report_json
+    from herdsman.dataset.card import render_card
+
+    cfg = ctx.config.dataset
+    token = None
+    if cfg.push_to_hub:
+        token = os.environ.get(cfg.hub_token_env)
+        if not token:
+            raise HerdsmanError(
+                f"dataset.push_to_hub is set but ${cfg.hub_token_env} is empty (set the token "
+                "or remove push_to_hub)"
+            )
+    info = _card_info(ctx)
+    report = build_dataset(
+        ctx.path(RESPONSES),
+        ctx.path(DATASET),
+        cfg,
+        eval_files(ctx),
+        card=lambda r: render_card(r, info),
+    )
+    if cfg.push_to_hub and token:
+        import datasets
+
+        if "hf" not in cfg.formats:
+            raise HerdsmanError("dataset.push_to_hub needs 'hf' in dataset.formats")
+        datasets.load_from_disk(str(ctx.path(DATASET) / "hf")).push_to_hub(
+            cfg.push_to_hub, token=token, private=cfg.private
+        )
+        console.print(f"  pushed to the hub as {cfg.push_to_hub}")
+    return report_json(report)
+
+
+STAGE = Stage(
+    "dataset",
+    "decontaminate, split, export (JSONL, Parquet, HF) with a dataset card",
+    outputs=lambda ctx: [ctx.path(DATASET)],
+    inputs=_dataset_inputs,
+    settings=lambda ctx: ctx.config.dataset.model_dump(mode="json"),
+    run=_run_dataset,
+)

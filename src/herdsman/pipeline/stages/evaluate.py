@@ -1,0 +1,108 @@
+"""Stage ``evaluate``: benchmarks, imitation score, probe answers and the answer sheet for the herd."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from herdsman.console import console
+from herdsman.evaluate.evaluator import (
+    ANSWER_SHEET,
+    BENCHMARKS,
+    PROBES,
+    EvalSettings,
+    Evaluator,
+    held_out_rows,
+    load_probes,
+    read_instruction_items,
+)
+from herdsman.pipeline.context import (
+    DATASET,
+    EVAL,
+    Context,
+    Stage,
+    eval_path,
+    student_dir,
+)
+
+
+def _probes_file(ctx: Context) -> Path | None:
+    probes = ctx.config.evaluation.probes
+    return ctx.loaded.resolve(probes) if probes else None
+
+
+def _judge_file(ctx: Context) -> Path | None:
+    instructions = ctx.config.evaluation.judge.instructions
+    return ctx.loaded.resolve(instructions) if instructions else None
+
+
+def _evaluate_inputs(ctx: Context) -> dict[str, Path]:
+    inputs = {
+        f"student:{s.name}": student_dir(ctx, s.name) / "herdsman-train.json"
+        for s in ctx.config.students
+    }
+    inputs["held_out"] = ctx.path(DATASET) / "held_out.jsonl"
+    for name, path in (("probes", _probes_file(ctx)), ("judge", _judge_file(ctx))):
+        if path is not None:
+            inputs[name] = path
+    return inputs
+
+
+def _evaluate_settings(ctx: Context) -> dict[str, Any]:
+    return ctx.config.evaluation.model_dump(mode="json", exclude={"judge": {"pairwise", "retries"}})
+
+
+def _run_evaluate(ctx: Context) -> dict[str, Any]:
+    from herdsman.evaluate.models import collect_models
+
+    cfg = ctx.config.evaluation
+    models = collect_models([student_dir(ctx, s.name) for s in ctx.config.students], cfg.bases)
+    probes = load_probes(_probes_file(ctx))  # bad input fails before any model loads
+    evaluator = Evaluator(
+        models,
+        ctx.path(EVAL),
+        EvalSettings(
+            tasks=tuple(cfg.tasks),
+            limit=cfg.limit,
+            batch_size=cfg.batch_size,
+            imitation_items=cfg.imitation_items,
+            max_new_tokens=cfg.max_new_tokens,
+        ),
+        log=console.print,
+    )
+    benchmarks = evaluator.benchmarks()
+    held_out = ctx.path(DATASET) / "held_out.jsonl"
+    imitation = evaluator.imitation(held_out) if held_out.is_file() else None
+    evaluator.probes(probes)
+    judge_file = _judge_file(ctx)
+    if judge_file is not None:
+        items = read_instruction_items(judge_file, cfg.judge.max_items)
+        reference = None
+    else:
+        from herdsman.evaluate.answer_sheets import Item, item_id
+
+        rows = held_out_rows(held_out, cfg.judge.max_items) if held_out.is_file() else []
+        items = [Item(item_id(r["instruction"], ""), r["instruction"]) for r in rows]
+        reference = {i.id: r["response"] for i, r in zip(items, rows, strict=True)}
+    evaluator.answer_sheet(items, reference)
+    return {
+        "models": [m.name for m in models],
+        "tasks": benchmarks["tasks"],
+        "means": {m["name"]: m["mean"] for m in benchmarks["models"]},
+        "imitation": {s["model"]: s["rouge_l"] for s in imitation["scores"]} if imitation else None,
+    }
+
+
+def evaluation_enabled(ctx: Context) -> bool:
+    return bool(ctx.config.students) and ctx.config.evaluation.enabled
+
+
+STAGE = Stage(
+    "evaluate",
+    "benchmarks, imitation score, probes and answer sheet for the herd",
+    outputs=lambda ctx: [eval_path(ctx, n) for n in (BENCHMARKS, PROBES, ANSWER_SHEET)],
+    inputs=_evaluate_inputs,
+    settings=_evaluate_settings,
+    run=_run_evaluate,
+    enabled=evaluation_enabled,
+)

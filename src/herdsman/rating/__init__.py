@@ -1,0 +1,1 @@
+"""Human rating of model answers: the web app and its SQLite database."""

@@ -1,0 +1,1 @@
+"""The HTML report of a run: the page and its figures."""

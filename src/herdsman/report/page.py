@@ -1,0 +1,177 @@
+"""``herdsman report RUN_DIR -o report.html``: one self-contained HTML page for a run.
+
+Reads only the run folder's files (dataset stats, analysis, student records,
+evaluation results, judge results, the human-rating database) and embeds every
+figure as a PNG data URI, so the page can be mailed or archived as one file.
+A part of the run that has not been produced yet is shown as a note saying
+which stage or command makes it; the page is written anyway.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from herdsman.errors import HerdsmanError
+from herdsman.evaluate.evaluator import BENCHMARKS, IMITATION, JUDGE, PROBES, RATINGS_DB
+from herdsman.io.atomic import write_text_atomic
+from herdsman.io.templating import template_env
+from herdsman.report import figures as report_figures
+
+EVAL_DIR = "eval"
+
+
+@dataclass
+class ReportData:
+    """Everything the template shows; ``missing`` says what could not be shown and why."""
+
+    run_dir: Path
+    sections: dict[str, Any] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)
+
+
+def _json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _data_uri(png: bytes | None) -> str | None:
+    return "data:image/png;base64," + base64.b64encode(png).decode() if png else None
+
+
+def _file_uri(path: Path) -> str | None:
+    return _data_uri(path.read_bytes()) if path.is_file() else None
+
+
+def _dataset(data: ReportData) -> None:
+    stats = _json(data.run_dir / "dataset" / "stats.json")
+    if stats is None:
+        data.missing["dataset"] = (
+            "no dataset yet: run the dataset stage (herdsman run CONFIG --stage dataset)"
+        )
+        return
+    data.sections["dataset"] = stats
+    analysis = data.run_dir / "analysis"
+    found = _json(analysis / "analysis.json")
+    if found is None:
+        data.missing["analysis"] = "no analysis yet: run the analyze stage (or herdsman analyze)"
+        return
+    data.sections["analysis"] = {
+        "summary": found,
+        "composition": _file_uri(analysis / "composition.png"),
+        "lengths": _file_uri(analysis / "lengths.png"),
+        "tsne": _file_uri(analysis / "diversity_tsne.png"),
+    }
+
+
+def _herd(data: ReportData) -> None:
+    students = sorted((data.run_dir / "students").glob("*/herdsman-train.json"))
+    rows = [r for r in (_json(p) for p in students) if isinstance(r, dict)]
+    if not rows:
+        data.missing["herd"] = "no trained students yet: run the train stage"
+        return
+    data.sections["herd"] = rows
+
+
+def _benchmarks(data: ReportData) -> None:
+    found = _json(data.run_dir / EVAL_DIR / BENCHMARKS)
+    if found is None:
+        data.missing["benchmarks"] = (
+            "no benchmark results yet: run the evaluate stage (or herdsman eval)"
+        )
+        return
+    found["figure"] = _data_uri(report_figures.scores_vs_parameters(found.get("models", [])))
+    data.sections["benchmarks"] = found
+
+
+def _imitation(data: ReportData) -> None:
+    found = _json(data.run_dir / EVAL_DIR / IMITATION)
+    if found is None:
+        data.missing["imitation"] = "no imitation scores yet: run the evaluate stage"
+        return
+    found["figure"] = _data_uri(report_figures.imitation_bars(found.get("scores", [])))
+    data.sections["imitation"] = found
+
+
+def _judge(data: ReportData) -> None:
+    found = _json(data.run_dir / EVAL_DIR / JUDGE)
+    if found is None:
+        data.missing["judge"] = "no judge results yet: run the judge stage (or herdsman judge)"
+        return
+    found["figure"] = _data_uri(
+        report_figures.grade_bars(found.get("grades", {}), "LLM judge, A-D rubric")
+    )
+    data.sections["judge"] = found
+
+
+def _humans(data: ReportData) -> None:
+    path = data.run_dir / EVAL_DIR / RATINGS_DB
+    if not path.is_file():
+        data.missing["humans"] = (
+            f"no human ratings yet: herdsman rate serve {data.run_dir / EVAL_DIR / 'answer_sheet.jsonl'} "
+            f"--db {path}"
+        )
+        return
+    from herdsman.rating.db import RatingDB, agreement
+
+    db = RatingDB(path)
+    rows = db.ratings()
+    if not rows:
+        data.missing["humans"] = f"the rating database {path} has no ratings yet"
+        return
+    counts = db.grade_counts()
+    data.sections["humans"] = {
+        "counts": counts,
+        "ratings": len(rows),
+        "agreement": agreement(rows),
+        "figure": _data_uri(report_figures.grade_bars(counts, "Human raters, A-D rubric")),
+    }
+
+
+def _probes(data: ReportData) -> None:
+    found = _json(data.run_dir / EVAL_DIR / PROBES)
+    if found is None:
+        data.missing["probes"] = "no probe answers yet: run the evaluate stage"
+        return
+    data.sections["probes"] = found
+
+
+def collect(run_dir: Path) -> ReportData:
+    """Read what the run folder has.
+
+    Raises:
+        HerdsmanError: ``run_dir`` is not a folder.
+    """
+    if not run_dir.is_dir():
+        raise HerdsmanError(f"{run_dir}: no such run folder")
+    data = ReportData(run_dir)
+    for part in (_dataset, _herd, _benchmarks, _imitation, _judge, _humans, _probes):
+        part(data)
+    return data
+
+
+def render(data: ReportData) -> str:
+    """The HTML page."""
+    return (
+        template_env("herdsman.report")
+        .get_template("report.html")
+        .render(
+            run_dir=str(data.run_dir),
+            generated=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            s=data.sections,
+            missing=data.missing,
+        )
+    )
+
+
+def write_report(run_dir: Path, out: Path) -> ReportData:
+    """Write the report of ``run_dir`` to ``out`` (atomically)."""
+    data = collect(run_dir)
+    write_text_atomic(out, render(data))
+    return data

@@ -1,0 +1,90 @@
+"""What a student's training run will do: data, batch arithmetic, checkpoints, trainer arguments."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from herdsman.config import StudentConfig
+from herdsman.train.bases import StudentBase
+from herdsman.train.data import TrainingData
+
+CHECKPOINTS = ".checkpoints"
+
+
+def world_size() -> int:
+    """Processes in this run (``accelerate launch``/``torchrun`` set ``WORLD_SIZE``)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main_process() -> bool:
+    """True on the process that writes shared files."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+@dataclass
+class TrainPlan:
+    """A student's run, decided before the trainer is built."""
+
+    base: StudentBase
+    wrapper: str
+    data: TrainingData
+    out_dir: Path
+    accumulation: int
+    steps_per_epoch: int
+    total_steps: int
+
+    @property
+    def checkpoints(self) -> Path:
+        """Where resumable checkpoints go (removed once the student is saved)."""
+        return self.out_dir / CHECKPOINTS
+
+    @classmethod
+    def make(
+        cls, student: StudentConfig, base: StudentBase, wrapper: str, data: TrainingData, out: Path
+    ) -> TrainPlan:
+        """Gradient accumulation keeps ``student.batch_size`` examples per optimiser step
+        whatever the number of processes (the paper's effective batch is 512)."""
+        per_step = student.per_device_batch_size * world_size()
+        accumulation = max(1, math.ceil(student.batch_size / per_step))
+        steps_per_epoch = max(1, math.ceil(len(data.train) / (per_step * accumulation)))
+        total = student.max_steps or math.ceil(steps_per_epoch * student.epochs)
+        return cls(base, wrapper, data, out, accumulation, steps_per_epoch, total)
+
+    def trainer_arguments(self, student: StudentConfig) -> dict[str, Any]:
+        """``TrainingArguments`` shared by both paths (paper defaults: linear, AdamW, seed 42)."""
+        import torch
+
+        save_every = student.save_steps or max(1, self.total_steps // 5)
+        return {
+            "output_dir": str(self.checkpoints),
+            "per_device_train_batch_size": student.per_device_batch_size,
+            "per_device_eval_batch_size": student.per_device_batch_size,
+            "gradient_accumulation_steps": self.accumulation,
+            "learning_rate": student.learning_rate,
+            "num_train_epochs": student.epochs,
+            "max_steps": student.max_steps or -1,
+            "lr_scheduler_type": "linear",
+            "warmup_steps": student.warmup_ratio,  # a float below 1 is a share of the steps
+            "optim": "adamw_torch",
+            "seed": student.seed,
+            "data_seed": student.seed,
+            "bf16": student.bf16,
+            "logging_steps": max(1, self.total_steps // 50),
+            "logging_first_step": True,
+            "save_strategy": "steps",
+            "save_steps": save_every,
+            "save_total_limit": 2,
+            "eval_strategy": "no",
+            "report_to": [],
+            "disable_tqdm": True,
+            "dataloader_num_workers": 0,
+            "use_cpu": not torch.cuda.is_available(),
+            "train_sampling_strategy": (
+                "group_by_length" if student.padding == "group_by_length" else "random"
+            ),
+            "ddp_find_unused_parameters": False,
+        }

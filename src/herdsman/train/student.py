@@ -1,0 +1,260 @@
+"""``herdsman train``: one student, from base and dataset to a standard Hugging Face folder.
+
+The folder (``OUT/``) holds config, safetensors weights, tokenizer, generation
+config, ``README.md`` (model card: base, data, hyperparameters, loss curve),
+``loss_curve.png`` and ``herdsman-train.json`` (metrics, and the prompt
+wrapper evaluation must reuse). LoRA students are saved merged in ``OUT/``
+and as an adapter in ``OUT/adapter/``. Checkpoints go to
+``OUT/.checkpoints/`` and a re-run resumes from the newest one; they are
+removed once the student is saved. Under ``accelerate launch`` every process
+trains and only the first writes files.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from herdsman.config import StudentConfig
+from herdsman.console import console
+from herdsman.errors import HerdsmanError
+from herdsman.io.atomic import write_text_atomic
+from herdsman.train.bases import resolve_base
+from herdsman.train.data import build_training_data
+from herdsman.train.plan import TrainPlan, is_main_process
+from herdsman.train.wrappers import choose_wrapper
+
+TRAIN_RECORD = "herdsman-train.json"
+
+
+@dataclass
+class TrainOutcome:
+    """What training a student produced."""
+
+    name: str
+    base: str
+    architecture: str
+    method: str
+    wrapper: str
+    parameters: int
+    examples: int
+    held_out_examples: int
+    steps: int
+    train_seconds: float
+    real_tokens: int
+    tokens_per_second: float
+    final_loss: float | None
+    held_out_loss: float | None
+    resumed_from: str | None
+    output: str
+    loss_curve: list[tuple[int, float]]
+    fingerprint: str | None = None
+
+
+def _load_model(path: Path, architecture: str, student: StudentConfig) -> Any:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    dtype = torch.bfloat16 if student.bf16 else torch.float32
+    if architecture == "seq2seq":
+        return AutoModelForSeq2SeqLM.from_pretrained(path, dtype=dtype)
+    # SDPA builds the block-diagonal mask packed rows need from their position ids.
+    return AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation="sdpa")
+
+
+def _real_tokens(plan: TrainPlan, tokenizer: Any, max_length: int) -> int:
+    """Prompt + completion tokens of the training set (no padding), capped at max_length."""
+    rows = plan.data.train
+    prompts = tokenizer([r["prompt"] for r in rows], add_special_tokens=False)["input_ids"]
+    answers = tokenizer([r["completion"] for r in rows], add_special_tokens=False)["input_ids"]
+    if plan.base.architecture == "seq2seq":
+        return sum(
+            min(len(p) + 1, max_length) + min(len(a) + 1, max_length)
+            for p, a in zip(prompts, answers, strict=True)
+        )
+    return sum(min(len(p) + len(a) + 1, max_length) for p, a in zip(prompts, answers, strict=True))
+
+
+def _latest_checkpoint(folder: Path) -> str | None:
+    """The newest complete checkpoint; incomplete ones (a kill while saving) are removed.
+
+    The Trainer writes ``trainer_state.json`` last, so a folder without it was
+    cut short and cannot be resumed from.
+    """
+    if not folder.is_dir():
+        return None
+    found = [p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    for path in sorted(found, key=lambda p: int(p.name.split("-")[-1]), reverse=True):
+        if (path / "trainer_state.json").is_file():
+            return str(path)
+        if is_main_process():
+            shutil.rmtree(path, ignore_errors=True)
+    return None
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return (
+        "out of memory" in text or "can't allocate memory" in text or isinstance(exc, MemoryError)
+    )
+
+
+def _progress_callback(name: str) -> Any:
+    from transformers import TrainerCallback
+
+    class Progress(TrainerCallback):
+        """A line every tenth of the run: step, loss."""
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            if not state.is_world_process_zero or not logs or "loss" not in logs:
+                return
+            every = max(1, state.max_steps // 10)
+            if state.global_step in (1, state.max_steps) or state.global_step % every == 0:
+                console.print(
+                    f"  {name}: step {state.global_step}/{state.max_steps} loss {logs['loss']:.4f}"
+                )
+
+    return Progress()
+
+
+def train_student(
+    student: StudentConfig, data_path: Path, out_dir: Path, fingerprint: str | None = None
+) -> TrainOutcome:
+    """Train one student on a LaMini dataset and save it as a Hugging Face folder.
+
+    Args:
+        student: The student's config (base, method, hyperparameters).
+        data_path: A herdsman ``dataset/`` folder (train and held-out splits)
+            or any LaMini-format file (all rows train).
+        out_dir: The student folder.
+        fingerprint: Recorded in ``herdsman-train.json`` (the pipeline's up-to-date check).
+
+    Raises:
+        HerdsmanError: Bad base, unusable data, max_length shorter than the
+            wrapper, or out of memory (with the settings to change).
+    """
+    import datasets
+    from transformers import AutoTokenizer
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()  # the Progress callback reports; no tqdm bars in logs
+    datasets.disable_progress_bars()
+    base = resolve_base(student.base, student.architecture, student.seed)
+    tokenizer = AutoTokenizer.from_pretrained(base.path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    wrapper = choose_wrapper(student.wrapper, tokenizer, base.architecture)
+    data = build_training_data(data_path, tokenizer, wrapper, student.max_length, base.architecture)
+    plan = TrainPlan.make(student, base, wrapper, data, out_dir)
+    model = _load_model(base.path, base.architecture, student)
+    callbacks = [_progress_callback(student.name)]
+    if base.architecture == "seq2seq":
+        from herdsman.train.seq2seq import build_seq2seq_trainer
+
+        trainer = build_seq2seq_trainer(student, plan, model, tokenizer, callbacks)
+    else:
+        from herdsman.train.causal import build_causal_trainer
+
+        trainer = build_causal_trainer(student, plan, model, tokenizer, callbacks)
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # raw log dicts on stdout; Progress prints lines
+    resume = _latest_checkpoint(plan.checkpoints)
+    if resume and is_main_process():
+        console.print(f"  {student.name}: resuming from {Path(resume).name}")
+    started = time.perf_counter()
+    try:
+        trainer.train(resume_from_checkpoint=resume)
+    except (RuntimeError, MemoryError) as exc:
+        if not _is_out_of_memory(exc):
+            raise
+        raise HerdsmanError(
+            f"student '{student.name}': out of memory with per_device_batch_size "
+            f"{student.per_device_batch_size} and max_length {student.max_length}; lower "
+            "per_device_batch_size (gradient accumulation keeps the effective batch_size), "
+            "lower max_length, or use method: lora"
+        ) from None
+    seconds = time.perf_counter() - started
+    held_loss = None
+    if data.held_out:
+        held_loss = float(trainer.evaluate()["eval_loss"])
+    history = [(int(h["step"]), float(h["loss"])) for h in trainer.state.log_history if "loss" in h]
+    real = _real_tokens(plan, tokenizer, student.max_length)
+    epochs_done = float(trainer.state.epoch or 0.0)
+    outcome = TrainOutcome(
+        name=student.name,
+        base=base.name,
+        architecture=base.architecture,
+        method=student.method,
+        wrapper=wrapper,
+        parameters=0,
+        examples=len(data.train),
+        held_out_examples=len(data.held_out),
+        steps=int(trainer.state.global_step),
+        train_seconds=round(seconds, 2),
+        real_tokens=real,
+        tokens_per_second=round(real * epochs_done / seconds, 1) if seconds > 0 else 0.0,
+        final_loss=history[-1][1] if history else None,
+        held_out_loss=held_loss,
+        resumed_from=Path(resume).name if resume else None,
+        output=str(out_dir),
+        loss_curve=history,
+        fingerprint=fingerprint,
+    )
+    if trainer.is_world_process_zero():
+        _save(trainer, tokenizer, student, plan, outcome, data_path)
+    trainer.accelerator.wait_for_everyone()
+    return outcome
+
+
+def _save(
+    trainer: Any,
+    tokenizer: Any,
+    student: StudentConfig,
+    plan: TrainPlan,
+    outcome: TrainOutcome,
+    data_path: Path,
+) -> None:
+    from herdsman.train.model_card import plot_loss_curve, render_model_card
+
+    out = plan.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    model = trainer.model
+    if student.method == "lora":
+        model.save_pretrained(out / "adapter")
+        tokenizer.save_pretrained(out / "adapter")
+        model = model.merge_and_unload()
+    outcome.parameters = sum(p.numel() for p in model.parameters())
+    config = model.generation_config
+    config.eos_token_id = tokenizer.eos_token_id
+    config.pad_token_id = tokenizer.pad_token_id
+    config.max_new_tokens = 256
+    config.do_sample = False
+    for unset in ("temperature", "top_p", "top_k"):
+        if hasattr(config, unset):
+            setattr(config, unset, None)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    plot_loss_curve(outcome.loss_curve, out / "loss_curve.png", outcome.name)
+    (out / "README.md").write_text(
+        render_model_card(student, outcome, data_path, plan), encoding="utf-8"
+    )
+    write_text_atomic(out / TRAIN_RECORD, json.dumps(asdict(outcome), indent=2))
+    shutil.rmtree(plan.checkpoints, ignore_errors=True)
+
+
+def read_outcome(folder: Path) -> dict[str, Any]:
+    """The ``herdsman-train.json`` of a trained student.
+
+    Raises:
+        HerdsmanError: Not a herdsman student folder.
+    """
+    try:
+        data: dict[str, Any] = json.loads((folder / TRAIN_RECORD).read_text())
+    except (OSError, ValueError) as exc:
+        raise HerdsmanError(f"{folder}: not a trained herdsman student ({exc})") from None
+    return data
