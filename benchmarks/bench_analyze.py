@@ -1,6 +1,6 @@
 """``herdsman analyze`` on 50,000 real instructions: time split, and batched vs one-at-a-time embedding.
 
-Data (../shared/data): 5,000 Alpaca instructions with their outputs, 21,955
+Data (the public test data, docs/testing.md): 5,000 Alpaca instructions with their outputs, 21,955
 P3 prompts with completions, the 175 Self-Instruct seeds, filled up to 50,000
 with sentences of Alpaca outputs and P3 prompts used as instructions
 (labelled as such).
@@ -9,7 +9,7 @@ Prints the time of each step of ``analyze`` and the ratio of embedding
 throughput with the batch size analyze uses to one text at a time, both
 measured on the same 1,000 texts in this run.
 
-Usage: python benchmarks/bench_analyze.py [--data ../shared/data] [--n 50000]
+Usage: python benchmarks/bench_analyze.py [--data DIR] [--n 50000]
 """
 
 from __future__ import annotations
@@ -18,12 +18,15 @@ import argparse
 import json
 import random
 import re
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's tests.helpers
 from herdsman.dataset.analyze import AnalyzeSettings, analyze
 from herdsman.dataset.embeddings import embed, load_embedder
+from tests.helpers.data import public_data
 
 
 def lamini_rows(data: Path, n: int) -> list[dict[str, str]]:
@@ -71,9 +74,7 @@ def lamini_rows(data: Path, n: int) -> list[dict[str, str]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument(
-        "--data", type=Path, default=Path(__file__).parents[1] / ".." / "shared" / "data"
-    )
+    parser.add_argument("--data", type=Path, default=public_data())
     parser.add_argument("--n", type=int, default=50_000)
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args()

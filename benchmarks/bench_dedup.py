@@ -1,6 +1,6 @@
 """herdsman's dedup vs the exhaustive rouge-score rule, and its scaling.
 
-1. The 5,000 Alpaca instructions in ../shared/data: keep/drop decisions of
+1. The 5,000 Alpaca instructions in the public test data (docs/testing.md): keep/drop decisions of
    ``herdsman.generation.dedup`` vs the exhaustive Self-Instruct rule (exact duplicates
    first, then ROUGE-L F > 0.7 against every earlier kept instruction, scored
    by rouge-score's own ``_score_lcs`` on its own tokenisation; tokens are
@@ -8,9 +8,9 @@
    Self-Instruct's code, and it runs on 2 processes). Agreement and the speed
    ratio are printed.
 2. Scaling: time for 50,000 real texts vs the first 5,000 of them (sentences
-   and prompts from Alpaca, P3 and Self-Instruct in ../shared/data).
+   and prompts from Alpaca, P3 and Self-Instruct in the public test data (docs/testing.md)).
 
-Usage: python benchmarks/bench_dedup.py [--data ../shared/data] [--skip-exhaustive]
+Usage: python benchmarks/bench_dedup.py [--data DIR] [--skip-exhaustive]
 """
 
 from __future__ import annotations
@@ -20,13 +20,16 @@ import json
 import random
 import re
 import statistics
+import sys
 import time
 from multiprocessing import Pool
 from pathlib import Path
 
 from rouge_score.rouge_scorer import _score_lcs
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's tests.helpers
 from herdsman.generation.dedup import dedup_texts, normalise, rouge_tokens
+from tests.helpers.data import public_data
 
 THRESHOLD = 0.7
 _TOKENS: list[list[str]] = []
@@ -87,9 +90,7 @@ def scaling_pool(data: Path, size: int) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument(
-        "--data", type=Path, default=Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-    )
+    parser.add_argument("--data", type=Path, default=public_data())
     parser.add_argument("--skip-exhaustive", action="store_true")
     args = parser.parse_args()
 

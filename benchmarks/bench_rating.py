@@ -1,7 +1,7 @@
 """Rating app under load: 50 concurrent raters vs one rater at a time, same server and data.
 
 Loads Self-Instruct's 252 user-oriented instructions with three models' answers
-(../shared/data/self_instruct/predictions) into a fresh rating database,
+(self_instruct/predictions in the public test data, docs/testing.md) into a fresh rating database,
 serves the app with uvicorn on loopback, and has raters log in and grade
 items through HTTP exactly as the browser form does (GET /rate, POST
 /rate/ITEM). Baseline: one rater grading N items sequentially. Then 50 raters
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+import sys
 import tempfile
 import threading
 import time
@@ -24,11 +25,13 @@ from pathlib import Path
 import aiohttp
 import uvicorn
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's tests.helpers
 from herdsman.evaluate.answer_sheets import read_answer_sheet
 from herdsman.rating.app import create_app
 from herdsman.rating.db import RatingDB
+from tests.helpers.data import public_data
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "self_instruct"
+DATA = public_data() / "self_instruct"
 
 
 async def rater(url: str, name: str, items: int) -> int:

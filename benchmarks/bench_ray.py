@@ -13,17 +13,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's tests.helpers
 from herdsman.generation.respond import RespondSettings, respond
 from herdsman.records import SamplingParams
 from herdsman.store.run_store import RunStore
 from herdsman.teachers.factory import build_teacher
 from herdsman.teachers.options import TeacherOptions
+from tests.helpers.data import public_data
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "self_instruct"
+DATA = public_data() / "self_instruct"
 
 
 def answers(path: Path) -> list[tuple[str, str]]:

@@ -9,7 +9,16 @@ does when a stage resumes). Baselines measured in the same run: the same
 lookups on the first 100,000 rows (is there a slowdown with size?) and
 one-row commits (what the openai backend does as each answer lands).
 
-Usage: python benchmarks/bench_store.py [--rows 3000000] [--dir /tmp]
+Layouts: before the big run, the same inserts and lookups on ``--layout-rows``
+rows (default 150,000) go to a store in today's layout (schema 2: a rowid
+table with a UNIQUE index on the key) and to one in the old layout (schema 1:
+a WITHOUT ROWID table keyed by the key), both through :class:`RunStore`, and
+the ratios are printed.
+
+Every lookup is checked: each key looked up was inserted, so ``done_keys``
+must return every one of them.
+
+Usage: python benchmarks/bench_store.py [--rows 3000000] [--layout-rows 150000] [--dir /tmp]
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import random
+import sqlite3
 import tempfile
 import time
 from pathlib import Path
@@ -57,19 +67,53 @@ def lookup(store: RunStore, population: int, count: int, seed: int = 0) -> float
     rng = random.Random(seed)
     keys = [key(rng.randrange(population)) for _ in range(count)]
     began = time.perf_counter()
-    found = 0
     for first in range(0, count, 1000):
-        found += len(store.done_keys(keys[first : first + 1000]))
-    assert found == len(set(keys)) or found <= count
+        chunk = keys[first : first + 1000]
+        found = store.done_keys(chunk)
+        if found != set(chunk):
+            raise SystemExit(f"lookup lost {len(set(chunk) - found)} inserted key(s)")
     return count / (time.perf_counter() - began)
+
+
+V1_SCHEMA = """
+CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta VALUES ('schema_version', '1');
+CREATE TABLE calls (
+    key TEXT PRIMARY KEY, stage TEXT NOT NULL, teacher TEXT NOT NULL, model TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'error')), text TEXT, finish_reason TEXT,
+    prompt_tokens INTEGER, completion_tokens INTEGER, cost REAL, error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 1, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+def layout_speed(path: Path, rows: int, old_layout: bool) -> tuple[float, float]:
+    """(inserts/s, lookups/s) at ``rows`` rows in one store layout."""
+    if old_layout:
+        with sqlite3.connect(path) as conn:
+            conn.executescript(V1_SCHEMA)
+    with RunStore(path) as store:
+        inserts = insert(store, 0, rows, 1000)
+        lookups = lookup(store, rows, min(rows, 200_000), seed=2)
+    return inserts, lookups
 
 
 def main() -> None:
     """Fill a store to N rows, measure, print ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=3_000_000)
+    parser.add_argument("--layout-rows", type=int, default=150_000)
     parser.add_argument("--dir", type=Path, default=None)
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        old_ins, old_look = layout_speed(Path(tmp) / "v1.sqlite", args.layout_rows, True)
+        new_ins, new_look = layout_speed(Path(tmp) / "v2.sqlite", args.layout_rows, False)
+    print(f"layouts at {args.layout_rows:,} rows (1,000 per commit):")
+    print(f"  schema 1 (WITHOUT ROWID): inserts {old_ins:,.0f}/s, lookups {old_look:,.0f}/s")
+    print(f"  schema 2 (rowid + UNIQUE key): inserts {new_ins:,.0f}/s, lookups {new_look:,.0f}/s")
+    print(
+        f"  ratio schema 2 / schema 1: inserts {new_ins / old_ins:.2f}x, lookups {new_look / old_look:.2f}x"
+    )
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         path = Path(tmp) / "store.sqlite"
         with RunStore(path) as store:

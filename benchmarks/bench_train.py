@@ -90,7 +90,7 @@ def main() -> None:
             ),
             StudentConfig(**(common | {"name": "smollm2-lora", "method": "lora"})),
         ]
-        print("train time per 1,000 examples (one epoch, this machine):")
+        print("train time per 1,000 examples (one epoch, on the machine running this script):")
         print(f"  {'smollm2-135m full':<22} {ours.train_seconds / ours.examples * 1000:8.0f} s")
         for cfg in herd:
             outcome = train_student(cfg, data, tmp / cfg.name)

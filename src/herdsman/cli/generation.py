@@ -49,7 +49,7 @@ def seeds(
 
     Examples:
 
-      herdsman seeds ../shared/data/self_instruct/seed_tasks.jsonl -o seeds.jsonl
+      herdsman seeds self-instruct/seed_tasks.jsonl -o seeds.jsonl
 
       herdsman seeds p3_templates/ alpaca_data.json --format auto -o seeds.jsonl
     """

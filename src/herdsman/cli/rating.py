@@ -48,7 +48,7 @@ def rate_serve(
 
     Examples:
 
-      herdsman rate serve ../shared/data/self_instruct/predictions/*.jsonl --db ratings.sqlite
+      herdsman rate serve self-instruct/predictions/*.jsonl --db ratings.sqlite
 
       herdsman rate serve --db run/eval/ratings.sqlite --port 8080
     """

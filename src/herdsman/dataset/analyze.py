@@ -13,9 +13,9 @@ Diversity figures meant to be compared across datasets:
   instructions (1,000 by default), so datasets of any size compare fairly;
 - ``distinct_2``: distinct word bigrams over all bigrams in the same sample.
 
-t-SNE is openTSNE's (FFT-accelerated, linear in n; scikit-learn's Barnes-Hut
-took over 5 minutes on 50,000 points here, openTSNE about 2.5), after a
-50-dimension PCA, the usual recipe.
+t-SNE is openTSNE's (FFT-accelerated, linear in n, and faster than
+scikit-learn's Barnes-Hut at tens of thousands of points; see
+docs/benchmarks.md), after a 50-dimension PCA, the usual recipe.
 """
 
 from __future__ import annotations

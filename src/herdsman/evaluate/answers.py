@@ -4,8 +4,8 @@ The imitation score, the probes, the judge and the rating app all need the
 same thing: what each model says to a list of instructions. A decoder-only
 model sees each instruction inside its wrapper (tokenised as in training);
 an encoder-decoder model takes the raw instruction. Prompts are sorted by
-length and left-padded into batches (9x faster than one at a time on CPU,
-DESIGN.md §6). Answers are appended to a JSONL cache keyed by model folder,
+length and left-padded into batches (much faster than one at a time on CPU;
+see docs/benchmarks.md). Answers are appended to a JSONL cache keyed by model folder,
 wrapper, instruction and generation length, so a re-run or a crash half way
 costs only the answers not yet written.
 """

@@ -23,20 +23,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from herdsman.evaluate.answer_sheets import AnswerSheet, Item
+from herdsman.evaluate.rubric import GRADES, POINTS, RUBRIC
 from herdsman.records import SamplingParams
 from herdsman.store.calls import CallStats, execute
 from herdsman.store.run_store import RunStore, call_key
 from herdsman.teachers.base import ChatRequest, Teacher
 
-GRADES = ("A", "B", "C", "D")
-GRADE_POINTS = {"A": 4, "B": 3, "C": 2, "D": 1}
-RUBRIC = """\
-You are grading the answer of an AI assistant to a user's instruction. Use this rubric:
-A: the answer is valid, acceptable and satisfying.
-B: the answer is acceptable but has minor errors that can be improved.
-C: the answer is relevant and responsive but has significant errors in content.
-D: the answer is invalid and unacceptable.
-Reply with the grade letter first (A, B, C or D), then optionally one sentence of reason."""
 GRADE_PROMPT = """\
 {rubric}
 
@@ -354,7 +346,7 @@ def bias_statistics(report: JudgeReport) -> dict[str, Any]:
             sum(p.winner == p.longer for p in decided) / len(decided) if decided else None
         ),
         "grade_length_spearman": _spearman(
-            [GRADE_POINTS[j.grade or "D"] for j in graded], [j.answer_words for j in graded]
+            [POINTS[j.grade or "D"] for j in graded], [j.answer_words for j in graded]
         ),
         "mean_words_by_grade": {g: sum(v) / len(v) for g, v in sorted(words_by_grade.items())},
     }

@@ -1,6 +1,6 @@
 """Generation prompts in the paper's shape, versioned and overridable, with seeded sampling.
 
-Example-guided (DESIGN.md §1.2, §1.4)::
+Example-guided (the paper's prompt shape)::
 
     <example>seed 1</example>
     <example>seed 2</example>

@@ -1,6 +1,6 @@
 """Normalise seed tasks from any supported format into :class:`~herdsman.records.Seed` records.
 
-Formats (DESIGN.md §3):
+Formats:
 
 - ``self-instruct``: ``seed_tasks.jsonl`` (and ``user_oriented_instructions.jsonl``):
   ``{id, instruction, instances: [{input, output}], ...}``; the first instance

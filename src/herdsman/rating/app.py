@@ -19,8 +19,9 @@ from fastapi import Cookie, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from herdsman.errors import SubmissionError
+from herdsman.evaluate.rubric import GRADES, MEANINGS
 from herdsman.io.templating import template_env
-from herdsman.rating.db import GRADES, RatingDB, agreement
+from herdsman.rating.db import RatingDB, agreement
 
 SESSION_COOKIE = "herdsman_rater"
 
@@ -41,7 +42,9 @@ def create_app(
 
     def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
         nonce = secrets.token_urlsafe(12)
-        html = env.get_template(name).render(nonce=nonce, grades=GRADES, **context)
+        html = env.get_template(name).render(
+            nonce=nonce, grades=GRADES, meanings=MEANINGS, **context
+        )
         response = HTMLResponse(html, status_code=status)
         response.headers["Content-Security-Policy"] = (
             f"default-src 'self'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; "

@@ -27,8 +27,7 @@ from typing import Any
 
 from herdsman.errors import SubmissionError
 from herdsman.evaluate.answer_sheets import AnswerSheet
-
-GRADES = ("A", "B", "C", "D")
+from herdsman.evaluate.rubric import GRADES, POINTS
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -295,9 +294,7 @@ def agreement(rows: list[dict[str, Any]]) -> dict[str, Any]:
     rater_index = {name: n for n, name in enumerate(raters)}
     unit_index = {unit: n for n, unit in enumerate(units)}
     for r in rows:
-        matrix[rater_index[r["rater"]], unit_index[(r["item"], r["model"])]] = 4 - GRADES.index(
-            r["grade"]
-        )
+        matrix[rater_index[r["rater"]], unit_index[(r["item"], r["model"])]] = POINTS[r["grade"]]
     shared = int(np.sum(np.sum(~np.isnan(matrix), axis=0) >= 2))
     alpha = None
     if len(raters) >= 2 and shared and len(np.unique(matrix[~np.isnan(matrix)])) > 1:

@@ -35,8 +35,7 @@ _IN_CHUNK = 500  # keys per "IN (...)" query, well under SQLite's variable limit
 
 # Rows are ~1 KB (the answer text): in a WITHOUT ROWID table they live in the key's B-tree,
 # so every insert at a random key moves big rows around. A rowid table with a separate
-# index of keys inserts 2.7x faster and looks up 1.5x faster at 150k rows (measured here;
-# benchmarks/bench_store.py measures 3M).
+# index of keys keeps inserts fast (benchmarks/bench_store.py compares both layouts).
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS calls (

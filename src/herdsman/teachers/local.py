@@ -1,8 +1,8 @@
 """Teacher backend running a transformers model in-process (CPU or GPU), batched.
 
-Batching is what makes a local teacher usable: one left-padded batch of 32
-gives about 9x the tokens/s of one prompt at a time on this machine
-(``benchmarks/bench_local_batching.py``). Prompts are taken from the stream in
+Batching is what makes a local teacher usable: one left-padded batch gives
+several times the tokens/s of one prompt at a time
+(``benchmarks/bench_local_batching.py``; figures in docs/benchmarks.md). Prompts are taken from the stream in
 windows, sorted by length inside a window (less padding), grouped by
 sampling parameters, and generated a batch at a time; each batch's outcomes
 are handed to the sink and flushed before the next batch starts.

@@ -1,8 +1,8 @@
 """Teacher backend for any OpenAI-compatible chat-completions endpoint.
 
 Built on aiohttp rather than the ``openai`` client or httpx: against one
-loopback server with 64 concurrent requests, httpx's AsyncClient gave 284
-requests/s here and aiohttp 4,191 (DESIGN.md §6), and a million calls need the
+loopback server at high concurrency aiohttp sustained many times httpx's
+AsyncClient request rate (docs/benchmarks.md), and a million calls need the
 headroom. ``benchmarks/bench_respond_openai.py`` measures the whole path.
 
 Behaviour:

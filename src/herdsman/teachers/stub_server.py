@@ -6,7 +6,9 @@ tests and benchmarks (a real HTTP server on loopback, not a mocked client).
 The answer to a request is ``"echo: " + <last user message>``; a generation
 prompt ("Generate N diverse examples ...") gets N ``<example>`` items made of
 words drawn deterministically from the prompt's hash, or a refusal when the
-server runs with ``refuse_generation``. Markers inside
+server runs with ``refuse_generation``; an A-D grading prompt (one that ends
+in ``### Answer: ...`` then ``### Grade:``) gets the grade :func:`stub_grade`
+gives the answer, so a judge run against the stub grades every answer. Markers inside
 the user message inject faults, counted per distinct message:
 
 - ``[[429:N]]`` / ``[[503:N]]``: the first N requests get that status with ``Retry-After: 1``
@@ -117,6 +119,22 @@ def echo_answer(user_content: str) -> str:
     return "echo: " + user_content
 
 
+_GRADE_PROMPT = re.compile(r"### Answer:\n(.*)\n\n### Grade:\s*$", re.S)
+
+
+def stub_grade(answer: str) -> str:
+    """The stub judge's grade of an answer: a letter A-D fixed by the answer's SHA-256."""
+    import hashlib
+
+    return "ABCD"[hashlib.sha256(answer.encode()).digest()[0] % 4]
+
+
+def grade_reply(user_content: str) -> str | None:
+    """The stub's reply to an A-D grading prompt, or ``None`` if it is not one."""
+    match = _GRADE_PROMPT.search(user_content)
+    return f"{stub_grade(match.group(1))}. Graded by the stub." if match else None
+
+
 def generation_reply(user_content: str, refuse: bool = False) -> str | None:
     """The stub's reply to a generation prompt, or ``None`` if it is not one."""
     match = _GENERATE.search(user_content)
@@ -191,7 +209,10 @@ def reply_to(state: StubState, body: dict[str, Any]) -> tuple[int, Any, dict[str
             return 200, {"id": "x", "choices": [], "usage": {}}, {}
     finish = "length" if "[[length]]" in user else "stop"
     answer = (
-        _scripted(messages) or generation_reply(user, state.refuse_generation) or echo_answer(user)
+        _scripted(messages)
+        or generation_reply(user, state.refuse_generation)
+        or grade_reply(user)
+        or echo_answer(user)
     )
     completion = {
         "id": f"chatcmpl-{state.requests}",

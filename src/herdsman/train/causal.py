@@ -6,7 +6,7 @@ Padding reduction (``padding`` in the student config):
   several examples share one row of at most ``max_length`` tokens and each
   restarts its ``position_ids`` at 0. From those position ids transformers
   (>= 5) builds a block-diagonal causal mask for the SDPA and eager kernels
-  too, so no example attends to another (``tests/test_train.py`` checks
+  too, so no example attends to another (``tests/train/test_student.py`` checks
   per-example losses against each example alone). TRL then flattens the
   whole batch into one row, which is right for FlashAttention's varlen
   kernels; SDPA and eager compute the full masked square, so with them

@@ -1,6 +1,6 @@
 """Prompt wrappers: how an instruction is shown to a decoder-only student.
 
-- ``alpaca``: the paper's wrapper for base models (DESIGN.md §1.8);
+- ``alpaca``: the paper's wrapper for base models;
 - ``chat``: the model's own chat template (a user turn, then the generation prompt);
 - ``none``: the instruction, a newline, the answer;
 - ``auto``: ``chat`` when the tokenizer has a chat template, else ``alpaca``.

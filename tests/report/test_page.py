@@ -11,7 +11,7 @@ from herdsman.evaluate.answer_sheets import AnswerSheet, Item
 from herdsman.rating.db import RatingDB
 from herdsman.report.page import write_report
 from tests.conftest import assert_one_line_error, run_cli
-from tests.web import chromium
+from tests.helpers.web import chromium
 
 HOSTILE = "<script>document.title='pwned'</script>"
 

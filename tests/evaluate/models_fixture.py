@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from tests.tiny_models import tiny_causal, tiny_t5
+from tests.helpers.tiny_models import tiny_causal, tiny_t5
 
 
 def tiny_student(root: Path, name: str = "tiny-student", wrapper: str = "alpaca") -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from herdsman.evaluate.judge import (
 from herdsman.store.run_store import RunStore
 from herdsman.teachers.factory import build_teacher
 from herdsman.teachers.options import TeacherOptions
-from herdsman.teachers.stub_server import StubServer
+from herdsman.teachers.stub_server import StubServer, stub_grade
 from tests.conftest import assert_one_line_error, require_data, run_cli
 
 
@@ -142,9 +143,13 @@ def test_judge_cli_on_real_predictions(stub: StubServer, tmp_path: Path) -> None
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     data = json.loads(out.read_text())
-    # The stub echoes the prompt: never a grade, so every answer is unparsed, none guessed.
-    assert data["bias"]["unparsed"] == 15
-    assert all(c["unparsed"] == 5 for c in data["grades"].values())
+    # The stub grades each answer by its hash: every answer is graded, and each
+    # model's counts are those of its own five answers (no mix-up between models).
+    assert data["bias"]["unparsed"] == 0 and data["bias"]["failed"] == 0
+    for model in sheet.models:
+        expected = Counter(stub_grade(sheet.answers[i.id][model]) for i in sheet.items[:5])
+        got = {g: n for g, n in data["grades"][model].items() if g in "ABCD" and n}
+        assert got == dict(expected), model
 
 
 def test_judge_cli_bad_answer_file(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 CHROMIUM = Path("/usr/bin/chromium")
-# DESIGN.md §6: without the background-networking flags Chromium hammers the closed network.
+# Without the background-networking flags Chromium keeps calling home, which fails offline.
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

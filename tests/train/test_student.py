@@ -22,10 +22,10 @@ from herdsman.train.bases import resolve_base
 from herdsman.train.causal import build_causal_trainer
 from herdsman.train.data import build_training_data
 from herdsman.train.plan import TrainPlan
-from herdsman.train.seq2seq import tokenize_pairs
+from herdsman.train.seq2seq import build_seq2seq_trainer
 from herdsman.train.student import _load_model, train_student
 from tests.conftest import assert_one_line_error, run_cli
-from tests.tiny_models import alpaca_dataset, run_lm_eval, tiny_causal, tiny_t5
+from tests.helpers.tiny_models import alpaca_dataset, run_lm_eval, tiny_causal, tiny_t5
 
 
 @pytest.fixture(scope="module")
@@ -117,15 +117,26 @@ def test_packed_batch_has_no_cross_talk(dataset: Path, work: Path) -> None:
     assert checked >= 8
 
 
-def test_padded_seq2seq_batch_has_no_cross_talk(t5: Path, dataset: Path) -> None:
-    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, DataCollatorForSeq2Seq
+def seq2seq_trainer(base: Path, dataset: Path, out: Path, **kw):
+    cfg = student(base, max_length=128, **kw)
+    resolved = resolve_base(cfg.base)
+    from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(t5)
-    model = AutoModelForSeq2SeqLM.from_pretrained(t5).eval()
-    data = build_training_data(dataset, tok, "none", 128, "seq2seq")
-    rows = tokenize_pairs(data.train[:6], tok, 128)
-    batch = DataCollatorForSeq2Seq(tok, model=model, label_pad_token_id=-100)(list(rows))
+    tok = AutoTokenizer.from_pretrained(resolved.path)
+    data = build_training_data(dataset, tok, "none", cfg.max_length, "seq2seq")
+    plan = TrainPlan.make(cfg, resolved, "none", data, out)
+    model = _load_model(resolved.path, "seq2seq", cfg)
+    return build_seq2seq_trainer(cfg, plan, model, tok, []), model
+
+
+def test_padded_seq2seq_batch_has_no_cross_talk(t5: Path, dataset: Path, work: Path) -> None:
+    trainer, model = seq2seq_trainer(t5, dataset, work / "xt5")
+    model.eval()
+    collate = trainer.data_collator  # exactly what the trainer batches with
+    rows = [trainer.train_dataset[i] for i in range(6)]
+    batch = collate(rows)
     assert (batch["attention_mask"] == 0).any()  # really padded
+    assert (batch["labels"] == -100).any()  # and the labels too
 
     def losses(b) -> list[float]:
         with torch.no_grad():
@@ -137,10 +148,7 @@ def test_padded_seq2seq_batch_has_no_cross_talk(t5: Path, dataset: Path) -> None
         return (per_token.sum(1) / mask.sum(1)).tolist()
 
     together = losses(batch)
-    alone = [
-        losses(DataCollatorForSeq2Seq(tok, model=model, label_pad_token_id=-100)([row]))[0]
-        for row in rows
-    ]
+    alone = [losses(collate([row]))[0] for row in rows]
     assert together == pytest.approx(alone, abs=1e-4)
 
 
@@ -185,14 +193,30 @@ def test_seq2seq_student_trains_and_loads(t5: Path, dataset: Path, work: Path) -
 
 
 def test_lora_student_saves_adapter_and_merged(causal: Path, dataset: Path, work: Path) -> None:
-    from peft import PeftConfig
-    from transformers import AutoModelForCausalLM
+    from peft import PeftConfig, PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     out = work / "students" / "lora"
-    train_student(student(causal, method="lora", max_steps=2), dataset, out)
+    # A large learning rate so that two steps move the adapter visibly away from zero.
+    train_student(student(causal, method="lora", max_steps=2, learning_rate=0.05), dataset, out)
     assert PeftConfig.from_pretrained(out / "adapter").peft_type == "LORA"
-    merged = AutoModelForCausalLM.from_pretrained(out)
+    merged = AutoModelForCausalLM.from_pretrained(out).eval()
     assert not any("lora" in n for n, _ in merged.named_parameters())
+    base = AutoModelForCausalLM.from_pretrained(causal).eval()
+    adapted = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(causal), out / "adapter"
+    ).eval()
+    ids = AutoTokenizer.from_pretrained(out)(
+        ["Give three tips for staying healthy.", "What is the capital of France?"],
+        return_tensors="pt",
+        padding=True,
+    )
+    with torch.no_grad():
+        merged_logits = merged(**ids).logits
+        adapted_logits = adapted(**ids).logits
+        base_logits = base(**ids).logits
+    assert torch.allclose(merged_logits, adapted_logits, atol=1e-4)  # merged = base + adapter
+    assert (merged_logits - base_logits).abs().max() > 1e-2  # and the adapter changed it
 
 
 def test_training_resumes_after_a_kill(causal: Path, dataset: Path, work: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tiny_models import alpaca_dataset, tiny_causal
+from tests.helpers.tiny_models import alpaca_dataset, tiny_causal
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from herdsman.evaluate.answers import GenerationSettings, model_answers
 from herdsman.evaluate.models import model_from_dir
-from tests.eval_models_fixture import tiny_seq2seq_student, tiny_student
+from tests.evaluate.models_fixture import tiny_seq2seq_student, tiny_student
 
 INSTRUCTIONS = ["Name a colour.", "Give me a word that rhymes with cat.", "Count to three."]
 SETTINGS = GenerationSettings(max_new_tokens=6, batch_size=2)

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import assert_one_line_error, require_data, run_cli
-from tests.eval_models_fixture import tiny_student
-from tests.tiny_models import alpaca_dataset
+from tests.evaluate.models_fixture import tiny_student
+from tests.helpers.tiny_models import alpaca_dataset
 
 
 def test_eval_cli_writes_scores_imitation_and_probes(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from herdsman.evaluate.answer_sheets import AnswerSheet, Item, read_answer_sheet
 from herdsman.rating.app import create_app
 from herdsman.rating.db import RatingDB
 from tests.conftest import require_data
-from tests.web import chromium, serve
+from tests.helpers.web import chromium, serve
 
 HOSTILE = '<script>window.pwned = 1</script><b id="injected">bold</b> & "quotes"'
 

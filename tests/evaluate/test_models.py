@@ -8,8 +8,8 @@ import pytest
 
 from herdsman.errors import HerdsmanError
 from herdsman.evaluate.models import collect_models, model_from_dir
-from tests.eval_models_fixture import tiny_student
-from tests.tiny_models import tiny_causal
+from tests.evaluate.models_fixture import tiny_student
+from tests.helpers.tiny_models import tiny_causal
 
 
 def test_student_record_gives_wrapper_and_base(tmp_path: Path) -> None:
