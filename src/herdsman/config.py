@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from herdsman.errors import InputError
+from herdsman.errors import HerdsmanError, InputError
 from herdsman.io.bundled import bundled_file
 from herdsman.io.yaml_lines import Loc, load_yaml_with_lines
 from herdsman.records import SamplingParams
@@ -206,6 +206,16 @@ class EvaluationConfig(Section):
     judge: JudgeConfig = JudgeConfig()
 
 
+class StoreConfig(Section):
+    """The run store of the run folder (``.herdsman/store.sqlite``)."""
+
+    durability: Literal["normal", "full"] = Field(
+        "normal",
+        description="normal: finished calls survive a process crash (kill -9); full: also a "
+        "power cut or OS crash (SQLite synchronous=FULL, slower commits)",
+    )
+
+
 class PipelineConfig(Section):
     """The whole pipeline (``herdsman init`` writes a commented example)."""
 
@@ -219,6 +229,7 @@ class PipelineConfig(Section):
     analyze: AnalyzeConfig = AnalyzeConfig()
     students: list[StudentConfig] = Field(default_factory=list)
     evaluation: EvaluationConfig = EvaluationConfig()
+    store: StoreConfig = StoreConfig()
 
     @model_validator(mode="after")
     def _topics_for_topic_strategy(self) -> PipelineConfig:
@@ -334,7 +345,11 @@ def parse_config(
         raise InputError(str(path), where(loc), message) from None
     base = path.resolve().parent
     for loc, value in _file_fields(config):
-        if not resolve_path(value, base).exists():
+        try:
+            exists = resolve_path(value, base).exists()
+        except HerdsmanError as exc:  # bundled:NAME outside the package's data folder
+            raise InputError(str(path), where(loc), f"{_format_loc(loc)}: {exc}") from None
+        if not exists:
             raise InputError(str(path), where(loc), f"{_format_loc(loc)}: file not found: {value}")
     return LoadedConfig(config=config, path=path, base=base)
 

@@ -117,3 +117,19 @@ def test_no_usable_rows(tmp_path: Path) -> None:
     path = write(tmp_path / "in.jsonl", [{"instruction": "a", "response": ""}])
     with pytest.raises(HerdsmanError, match="no usable rows"):
         build_dataset(path, tmp_path / "ds", DatasetConfig(), [])
+
+
+def test_the_new_folder_is_durable_before_and_after_the_swap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.io.test_atomic import trace_fsyncs
+
+    src = write(tmp_path / "in.jsonl", lamini_rows(40))
+    out = tmp_path / "dataset"
+    events = trace_fsyncs(monkeypatch)
+    build_dataset(src, out, DatasetConfig(held_out=0.1, formats=["jsonl"]), [])
+    names = sorted(p.name for p in out.iterdir())
+    swapped = events.index(str(tmp_path))  # the parent, after the rename
+    synced_before = {Path(e).name for e in events[:swapped]}
+    assert set(names) <= synced_before  # every file was on disk before the folder was swapped in
+    assert any(Path(e).name.startswith(".dataset.") for e in events[:swapped])  # and the folder

@@ -357,3 +357,63 @@ def test_wrongly_typed_provenance_is_an_input_error(stub: StubServer, tmp_path: 
         pytest.raises(InputError, match=r"in.jsonl:1: field 'topics'"),
     ):
         respond(teacher(stub.url), store, src, tmp_path / "out.jsonl")
+
+
+class EditingTeacher(OpenAITeacher):
+    """A real teacher (the loopback stub) whose first call coincides with an edit of the input."""
+
+    def __init__(self, url: str, path: Path) -> None:
+        super().__init__("stub-model", None, OpenAISettings(base_url=url, max_retries=0))
+        self.path = path
+
+    def run(self, requests, sink) -> None:  # type: ignore[no-untyped-def]
+        rows = read_jsonl(self.path)
+        rows[0], rows[1] = rows[1], rows[0]  # same lines, another order
+        write_jsonl(self.path, rows)
+        super().run(requests, sink)
+
+
+def test_an_input_edited_mid_run_stops_before_any_answer_is_misattached(
+    stub: StubServer, tmp_path: Path
+) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", [{"instruction": f"Say {w}."} for w in "abcd"])
+    out = tmp_path / "out.jsonl"
+    out.write_text("previous output\n")
+    with RunStore(tmp_path / "store.sqlite") as store, pytest.raises(InputError) as error:
+        respond(EditingTeacher(stub.url, src), store, src, out)
+    assert f"{src}: the file changed" in str(error.value)
+    assert out.read_text() == "previous output\n"  # nothing written over it
+
+
+def test_a_second_run_on_the_same_store_stops_and_names_the_first(
+    stub_process: str, tmp_path: Path
+) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", [{"instruction": f"Item {n}."} for n in range(200)])
+    args = ["-m", "herdsman", "respond", str(src), "-o", str(tmp_path / "out.jsonl"),
+            "--teacher", "openai", "--model", "stub", "--base-url", f"{stub_process}/v1",
+            "--concurrency", "2"]  # fmt: skip
+    first = subprocess.Popen([sys.executable, *args], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while ok_rows(tmp_path / ".herdsman" / "store.sqlite") == 0:
+            assert time.monotonic() < deadline and first.poll() is None
+            time.sleep(0.1)
+        second = run_cli(*args[2:])
+        assert_one_line_error(second, "is in use by pid", str(first.pid), "herdsman respond")
+    finally:
+        first.kill()
+        first.wait()
+    # The kernel dropped the killed run's lock: the next run goes ahead and finishes.
+    third = run_cli(*args[2:])
+    assert third.returncode == 0, third.stderr
+
+
+def test_cli_durability_option(stub: StubServer, tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", [{"instruction": "Say hi."}])
+    base = ["respond", str(src), "-o", str(tmp_path / "out.jsonl"), "--teacher", "openai",
+            "--model", "stub", "--base-url", stub.url]  # fmt: skip
+    assert_one_line_error(run_cli(*base, "--durability", "often"), "--durability", "often")
+    assert not (tmp_path / "out.jsonl").exists()
+    done = run_cli(*base, "--durability", "full")
+    assert done.returncode == 0, done.stderr
+    assert read_jsonl(tmp_path / "out.jsonl")[0]["response"] == echo_answer("Say hi.")

@@ -211,3 +211,29 @@ def test_push_to_hub_without_token_is_refused(stub: StubServer, tmp_path: Path) 
     )
     result = run_cli("run", str(config))
     assert_one_line_error(result, "push_to_hub", "NO_SUCH_TOKEN_VAR")
+
+
+def test_a_second_run_on_the_same_folder_is_refused(stub: StubServer, tmp_path: Path) -> None:
+    from herdsman.io.run_lock import run_lock
+    from herdsman.pipeline.context import STORE
+
+    loaded = load_config(make_project(tmp_path, stub.url))
+    with run_lock(loaded.run_dir / STORE):  # another run holds the folder
+        with pytest.raises(HerdsmanError, match=r"is in use by pid \d+"):
+            run_pipeline(loaded, ["seeds"])
+        assert not (loaded.run_dir / "seeds.jsonl").exists()
+    assert run_pipeline(loaded, ["seeds"]).outcome("seeds").status == "ran"  # type: ignore[union-attr]
+
+
+def test_store_durability_reaches_the_store(stub: StubServer, tmp_path: Path) -> None:
+    from herdsman.pipeline.context import Context
+
+    config = make_project(tmp_path, stub.url)
+    config.write_text(config.read_text() + "store:\n  durability: full\n")
+    loaded = load_config(config)
+    ctx = Context(loaded=loaded, run_dir=loaded.run_dir)
+    store = ctx.store()
+    assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    ctx.close()
+    config.write_text(config.read_text().replace("durability: full", "durability: often"))
+    assert_one_line_error(run_cli("run", str(config), "--dry-run"), "store.durability")

@@ -25,31 +25,44 @@ def result(key: str, status: str = "ok", text: str | None = "red", **kw: object)
 
 
 def test_call_key_depends_on_everything_that_determines_the_answer() -> None:
-    base = call_key("openai", "gpt-4o-mini", MSGS, {"temperature": 0.0, "max_tokens": 10})
-    assert base == call_key("openai", "gpt-4o-mini", MSGS, {"max_tokens": 10, "temperature": 0.0})
-    assert base == call_key(
+    url = "https://api.openai.com/v1"
+
+    def key(*args: object, endpoint: str = url, **kw: object) -> str:
+        return call_key(*args, endpoint=endpoint, **kw)  # type: ignore[arg-type]
+
+    base = key("openai", "gpt-4o-mini", MSGS, {"temperature": 0.0, "max_tokens": 10})
+    assert base == key("openai", "gpt-4o-mini", MSGS, {"max_tokens": 10, "temperature": 0.0})
+    assert base == key(
         "openai", "gpt-4o-mini", MSGS, {"temperature": 0.0, "max_tokens": 10, "seed": None}
     )
     variants = {
-        call_key("local", "gpt-4o-mini", MSGS, {"temperature": 0.0, "max_tokens": 10}),
-        call_key("openai", "gpt-4o", MSGS, {"temperature": 0.0, "max_tokens": 10}),
-        call_key(
+        key("local", "gpt-4o-mini", MSGS, {"temperature": 0.0, "max_tokens": 10}),
+        key("openai", "gpt-4o", MSGS, {"temperature": 0.0, "max_tokens": 10}),
+        key(
             "openai",
             "gpt-4o-mini",
             [{"role": "user", "content": "Name a color."}],
             {"temperature": 0.0, "max_tokens": 10},
         ),
-        call_key("openai", "gpt-4o-mini", MSGS, {"temperature": 0.7, "max_tokens": 10}),
-        call_key("openai", "gpt-4o-mini", MSGS, {"temperature": 0.0, "max_tokens": 11}),
-        call_key(
+        key("openai", "gpt-4o-mini", MSGS, {"temperature": 0.7, "max_tokens": 10}),
+        key("openai", "gpt-4o-mini", MSGS, {"temperature": 0.0, "max_tokens": 11}),
+        key(
             "openai",
             "gpt-4o-mini",
             MSGS,
             {"temperature": 0.0, "max_tokens": 10},
             extra={"sample": 1},
         ),
+        # The same model name behind another server is another teacher.
+        key(
+            "openai",
+            "gpt-4o-mini",
+            MSGS,
+            {"temperature": 0.0, "max_tokens": 10},
+            endpoint="http://127.0.0.1:8000/v1",
+        ),
     }
-    assert base not in variants and len(variants) == 6
+    assert base not in variants and len(variants) == 7
 
 
 def test_ok_is_never_overwritten_and_errors_are_upgraded(tmp_path: Path) -> None:
@@ -166,6 +179,7 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
 V1_SCHEMA = """
 CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT INTO meta VALUES ('schema_version', '1');
+INSERT INTO meta VALUES ('key_scheme', '2');
 CREATE TABLE calls (
     key TEXT PRIMARY KEY, stage TEXT NOT NULL, teacher TEXT NOT NULL, model TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('ok', 'error')), text TEXT, finish_reason TEXT,
@@ -187,7 +201,7 @@ def test_version_1_stores_keep_working(tmp_path: Path) -> None:
         assert store.done_keys(["old", "new", "none"]) == {"old", "new"}
         assert store.get("old").text == "blue"  # type: ignore[union-attr]
     with sqlite3.connect(path) as conn:
-        version = conn.execute("SELECT value FROM meta").fetchone()[0]
+        version = conn.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()[0]
     assert version == "1"  # read and written in place, not converted
 
 
@@ -198,5 +212,15 @@ def test_new_stores_keep_a_rowid_and_a_unique_key(tmp_path: Path) -> None:
         assert store.count() == 1
     with sqlite3.connect(path) as conn:
         sql = conn.execute("SELECT sql FROM sqlite_master WHERE name='calls'").fetchone()[0]
-        version = conn.execute("SELECT value FROM meta").fetchone()[0]
+        version = conn.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()[0]
     assert "WITHOUT ROWID" not in sql and "UNIQUE" in sql and version == "2"
+
+
+def test_a_store_whose_keys_do_not_name_the_endpoint_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(V1_SCHEMA.replace("INSERT INTO meta VALUES ('key_scheme', '2');", ""))
+    with pytest.raises(HerdsmanError, match="move it aside"):
+        RunStore(path)
+    with sqlite3.connect(path) as conn:  # nothing was changed or deleted
+        assert conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0] == 1

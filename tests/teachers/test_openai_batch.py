@@ -24,7 +24,7 @@ def requests(texts: list[str]) -> list[ChatRequest]:
     out = []
     for text in texts:
         messages = ({"role": "user", "content": text},)
-        key = call_key("openai", "stub", messages, SAMPLING.model_dump())
+        key = call_key("openai", "stub", messages, SAMPLING.model_dump(), endpoint="stub")
         out.append(ChatRequest(key=key, messages=messages, sampling=SAMPLING))
     return out
 
@@ -64,7 +64,92 @@ def test_a_crash_after_submitting_resumes_the_same_batch(stub: StubServer, tmp_p
     assert stats.ok == 3
     assert len(stub.state.batches) == 1  # polled and collected, not submitted again
     entries = [json.loads(x) for x in (tmp_path / "batches.jsonl").read_text().splitlines()]
-    assert entries[-1] == {"batch_id": "batch-0", "collected": True}
+    assert entries[-1] == {"input_file_id": "file-0", "batch_id": "batch-0", "collected": True}
+
+
+class Crash(BaseException):
+    """The process dies here."""
+
+
+def test_a_crash_between_creating_the_batch_and_journaling_it_never_pays_twice(
+    stub: StubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batch = requests(["one", "two", "three"])
+    first = teacher(stub, tmp_path)
+    real_record = first.journal.record
+
+    def record(entry: dict[str, object]) -> None:
+        if "batch_id" in entry:  # the batch exists on the server; the power goes out
+            raise Crash
+        real_record(entry)
+
+    monkeypatch.setattr(first.journal, "record", record)
+    with RunStore(tmp_path / "store.sqlite") as store, pytest.raises(Crash):
+        execute(first, store, batch, "respond")
+    assert len(stub.state.batches) == 1  # it was created (and would be billed)
+    # The account makes more batches since, so the one to find is on a later page.
+    for n in range(120):
+        stub.state.files[f"other-{n}"] = b""
+        stub.state.batches[f"batch-x{n}"] = {
+            "id": f"batch-x{n}", "status": "completed", "input_file_id": f"other-{n}",
+            "polls": 0, "output_file_id": None, "error_file_id": None,
+        }  # fmt: skip
+    created = len(stub.state.batches)
+    monkeypatch.undo()
+    with RunStore(tmp_path / "store.sqlite") as store:
+        stats = execute(teacher(stub, tmp_path), store, batch, "respond")
+    assert stats.ok == 3
+    assert len(stub.state.batches) == created  # found by its input file, not created again
+    assert stub.state.batch_lists >= 2  # it paged through the account's batches
+
+
+def test_a_crash_after_uploading_creates_the_batch_from_the_same_upload(
+    stub: StubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batch = requests(["alpha", "beta"])
+    first = teacher(stub, tmp_path)
+
+    def create_batch(client: object, file_id: str) -> str:
+        raise Crash  # uploaded and journaled; the batch was never created
+
+    monkeypatch.setattr(first, "create_batch", create_batch)
+    with RunStore(tmp_path / "store.sqlite") as store, pytest.raises(Crash):
+        execute(first, store, batch, "respond")
+    assert len(stub.state.files) == 1 and not stub.state.batches
+    monkeypatch.undo()
+    with RunStore(tmp_path / "store.sqlite") as store:
+        stats = execute(teacher(stub, tmp_path), store, batch, "respond")
+    assert stats.ok == 2
+    assert len(stub.state.batches) == 1
+    assert stub.state.batches["batch-0"]["input_file_id"] == "file-0"  # no second upload
+
+
+def test_the_journal_is_fsynced_before_the_batch_is_created(
+    stub: StubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    journal = tmp_path / "batches.jsonl"
+    events: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        if os.path.realpath(f"/proc/self/fd/{fd}") == str(journal.resolve()):
+            events.append(f"fsync journal ({len(journal.read_text().splitlines())} lines)")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    first = teacher(stub, tmp_path)
+    real_create = first.create_batch
+
+    def create_batch(client: object, file_id: str) -> str:
+        events.append("create batch")
+        return real_create(client, file_id)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(first, "create_batch", create_batch)
+    with RunStore(tmp_path / "store.sqlite") as store:
+        execute(first, store, requests(["x"]), "respond")
+    assert events[:3] == ["fsync journal (1 lines)", "create batch", "fsync journal (2 lines)"]
 
 
 def test_a_cut_journal_line_is_ignored(stub: StubServer, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -50,9 +50,43 @@ def default_store(out: Path) -> Path:
     return out.resolve().parent / ".herdsman" / "store.sqlite"
 
 
+def open_store(store: Path | None, out: Path, durability: str) -> Any:
+    """The run store a command writes (``--store`` or beside ``OUT``), opened as asked.
+
+    Raises:
+        HerdsmanError: An unknown ``--durability``.
+    """
+    from herdsman.store.run_store import RunStore
+
+    if durability not in ("normal", "full"):
+        raise HerdsmanError(f"--durability: '{durability}' is not normal or full")
+    return RunStore(store or default_store(out), durability=durability)  # type: ignore[arg-type]
+
+
+@contextmanager
+def store_for(store: Path | None, out: Path, durability: str) -> Iterator[Any]:
+    """The command's run store, held by this process alone for the block.
+
+    Two commands on one store at once would pay for the same calls twice: the
+    second stops with a message naming the first (see :mod:`herdsman.io.run_lock`).
+    """
+    from herdsman.io.run_lock import run_lock
+
+    path = (store or default_store(out)).resolve()
+    with run_lock(path), open_store(path, out, durability) as run_store:
+        yield run_store
+
+
 StoreOpt = Annotated[
     Path | None,
     typer.Option("--store", help="Run store (default: OUT's folder/.herdsman/store.sqlite)."),
+]
+DurabilityOpt = Annotated[
+    str,
+    typer.Option(
+        "--durability",
+        help="Run store: normal (finished calls survive a crash) or full (also a power cut).",
+    ),
 ]
 SkipBadOpt = Annotated[
     bool,

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from herdsman.cli.app import (
+    DurabilityOpt,
     StoreOpt,
     app,
-    default_store,
+    store_for,
     user_errors,
 )
 from herdsman.cli.teacher_options import teacher_command
@@ -111,6 +112,7 @@ def judge(
         typer.Option("--retries", min=0, max=5, help="Re-asks for a reply that is not a grade."),
     ] = 1,
     store: StoreOpt = None,
+    durability: DurabilityOpt = "normal",
     *,
     teacher_options: TeacherOptions,
 ) -> None:
@@ -131,7 +133,6 @@ def judge(
     from herdsman.evaluate.judge import compare_pairs, grade_answers
     from herdsman.evaluate.tables import grades_table
     from herdsman.io.atomic import write_text_atomic
-    from herdsman.store.run_store import RunStore
     from herdsman.teachers.factory import build_teacher
 
     with user_errors():
@@ -146,7 +147,7 @@ def judge(
         )
         try:
             with (
-                RunStore(store or default_store(out)) as run_store,
+                store_for(store, out, durability) as run_store,
                 progress_bar("judge") as (bar, task),
             ):
                 bar.update(task, total=len(sheet.items) * per_item)

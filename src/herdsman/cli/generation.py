@@ -12,10 +12,12 @@ import typer
 from herdsman.cli.app import (
     EXIT_INCOMPLETE,
     SEED_FORMATS,
+    DurabilityOpt,
     SkipBadOpt,
     StoreOpt,
     app,
     default_store,
+    store_for,
     user_errors,
 )
 from herdsman.cli.teacher_options import SamplingDefaults, teacher_command
@@ -176,6 +178,7 @@ def generate(
         ),
     ] = None,
     store: StoreOpt = None,
+    durability: DurabilityOpt = "normal",
     ray: RayOpt = None,
     ray_workers: RayWorkersOpt = 2,
     *,
@@ -198,7 +201,6 @@ def generate(
     from herdsman.generation.prompts import Planner, PromptTemplate
     from herdsman.generation.seeds import load_seeds
     from herdsman.generation.topics import load_topic_list
-    from herdsman.store.run_store import RunStore
     from herdsman.teachers.factory import build_teacher
 
     with user_errors():
@@ -238,7 +240,7 @@ def generate(
             settings = replace(settings, wave=wave)
         built = build_teacher(options)
         with (
-            RunStore(store or default_store(out)) as run_store,
+            store_for(store, out, durability) as run_store,
             progress_bar(f"generate ({strategy})") as (bar, task),
         ):
             bar.update(task, total=n)
@@ -317,6 +319,7 @@ def respond(
         bool, typer.Option("--drop-truncated", help="Leave out answers cut by --max-tokens.")
     ] = False,
     store: StoreOpt = None,
+    durability: DurabilityOpt = "normal",
     skip_bad: SkipBadOpt = False,
     batch_api: Annotated[
         bool,
@@ -354,7 +357,6 @@ def respond(
     """
     from herdsman.generation.respond import DEFAULT_SYSTEM_PROMPT, RespondSettings
     from herdsman.generation.respond import respond as run_respond
-    from herdsman.store.run_store import RunStore
     from herdsman.teachers.factory import build_teacher
 
     with user_errors():
@@ -378,7 +380,7 @@ def respond(
             options = options.model_copy(update={"ray_address": ray, "ray_workers": ray_workers})
         built = build_teacher(options)
         with (
-            RunStore(store or default_store(out)) as run_store,
+            store_for(store, out, durability) as run_store,
             progress_bar("respond") as (bar, task),
         ):
             report = run_respond(

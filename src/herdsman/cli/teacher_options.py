@@ -51,6 +51,7 @@ def _teacher_params() -> list[inspect.Parameter]:
         ("max_retries", Annotated[int, typer.Option("--max-retries", min=0, help="Retries per call (openai).")], d["max_retries"]),
         ("timeout", Annotated[float, typer.Option("--timeout", help="Seconds per HTTP request (openai).")], d["timeout_s"]),
         ("prices", Annotated[Path | None, typer.Option("--prices", help="YAML/JSON price table: model: {input, output} USD per 1M tokens.")], None),
+        ("allow_insecure_key", Annotated[bool, typer.Option("--allow-insecure-key", help="Send the API key over plain HTTP to a non-loopback --base-url (refused otherwise).")], d["allow_insecure_key"]),
     ]  # fmt: skip
     return [
         inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=v, annotation=a)
@@ -95,6 +96,7 @@ def build_options(values: dict[str, Any]) -> Any:
         max_retries=values["max_retries"],
         timeout_s=values["timeout"],
         prices=values["prices"],
+        allow_insecure_key=values["allow_insecure_key"],
     )
 
 

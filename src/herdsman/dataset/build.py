@@ -35,7 +35,7 @@ from herdsman.config import DatasetConfig
 from herdsman.dataset.decontaminate import ContaminationIndex
 from herdsman.dataset.read import UNLABELLED
 from herdsman.errors import HerdsmanError, InputError
-from herdsman.io.atomic import DIR_MODE
+from herdsman.io.atomic import DIR_MODE, fsync_dir, fsync_tree
 from herdsman.io.jsonl import dumps_line, iter_json_objects
 
 SPLITS = ("train", "held_out")
@@ -312,12 +312,18 @@ def report_json(report: DatasetReport) -> dict[str, Any]:
 
 
 def _swap_in(new: Path, target: Path) -> None:
-    """Replace folder ``target`` by ``new``; the old one goes only once the new is in place."""
+    """Replace folder ``target`` by ``new``; the old one goes only once the new is in place.
+
+    Every file of ``new`` is fsynced before the swap and the parent folder
+    after it, so a power cut leaves either the old dataset or the complete new one.
+    """
+    fsync_tree(new)
     old = None
     if target.exists():
         old = target.with_name(f".{target.name}.old-{os.getpid()}")
         shutil.rmtree(old, ignore_errors=True)
         os.replace(target, old)
     os.replace(new, target)
+    fsync_dir(target.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

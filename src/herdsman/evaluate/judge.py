@@ -171,7 +171,12 @@ class _Asker:
 
     def request(self, messages: tuple[dict[str, str], ...]) -> ChatRequest:
         key = call_key(
-            self.teacher.backend, self.teacher.model, messages, self.sampling, {"judge": 1}
+            self.teacher.backend,
+            self.teacher.model,
+            messages,
+            self.sampling,
+            {"judge": 1},
+            endpoint=self.teacher.endpoint,
         )
         return ChatRequest(key=key, messages=messages, sampling=JUDGE_SAMPLING)
 

@@ -88,7 +88,14 @@ def _request(
         "index": call.index,
         "template": planner.template.version,
     }
-    key = call_key(teacher.backend, teacher.model, messages, sampling.model_dump(), extra=extra)
+    key = call_key(
+        teacher.backend,
+        teacher.model,
+        messages,
+        sampling.model_dump(),
+        extra=extra,
+        endpoint=teacher.endpoint,
+    )
     return ChatRequest(key=key, messages=messages, sampling=sampling)
 
 

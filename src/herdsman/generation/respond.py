@@ -6,6 +6,11 @@ LaMini record per instruction, in input order. Every call goes through the run
 store, so re-running the same command after a crash skips what is done and
 finishes the job; the output file is replaced atomically at the end, so it is
 never half-written.
+
+The input is read in passes (count and validate, ask, write) and answers are
+paired with instructions by position, so the input's SHA-256 is checked
+between passes: a file edited during a run stops it with a message instead of
+attaching answers to the wrong instructions.
 """
 
 from __future__ import annotations
@@ -137,7 +142,11 @@ def make_request(
     """The keyed request for one instruction (``sampling``: ``settings.sampling`` dumped once by the caller)."""
     messages = build_messages(instruction, settings.system_prompt)
     key = call_key(
-        teacher.backend, teacher.model, messages, sampling or settings.sampling.model_dump()
+        teacher.backend,
+        teacher.model,
+        messages,
+        sampling or settings.sampling.model_dump(),
+        endpoint=teacher.endpoint,
     )
     return ChatRequest(key=key, messages=messages, sampling=settings.sampling)
 
@@ -179,6 +188,22 @@ def example_row(
     return {k: v for k, v in row.items() if v is not None}
 
 
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _unchanged(path: Path, digest: str, when: str) -> None:
+    if file_digest(path) != digest:
+        raise InputError(
+            str(path),
+            None,
+            f"the file changed {when}; answers are paired with instructions by position, so "
+            "nothing was written: run the command again on the finished file",
+        )
+
+
 def respond(
     teacher: Teacher,
     store: RunStore,
@@ -214,7 +239,9 @@ def respond(
     if in_path.resolve() == out_path.resolve():
         raise InputError(str(out_path), None, "output would overwrite the input")
     bad = BadLines()
+    digest = file_digest(in_path)
     total = sum(1 for _ in read_instructions(in_path, settings.default_source, skip_bad, bad))
+    _unchanged(in_path, digest, "while it was being read")
     if on_total:
         on_total(total)
 
@@ -233,6 +260,7 @@ def respond(
             yield request
 
     stats = execute(teacher, store, requests(), stage="respond", on_progress=on_progress)
+    _unchanged(in_path, digest, "while its instructions were being answered")
 
     counts = {"written": 0, "failed": 0, "truncated": 0, "dropped": 0}
     failures: list[dict[str, Any]] = []
@@ -246,6 +274,8 @@ def respond(
                 yield from resolve(batch)
                 batch = []
         yield from resolve(batch)
+        # Before the output replaces the old one: the pairing by position still holds.
+        _unchanged(in_path, digest, "while the output was being written")
 
     def resolve(batch: list[tuple[Instruction, str]]) -> Iterator[dict[str, Any]]:
         results = store.get_many([key for _, key in batch])

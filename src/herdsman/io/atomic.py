@@ -1,4 +1,10 @@
-"""Atomic file output: a crash never leaves a half-written file under the real name."""
+"""Atomic, durable file output: a crash never leaves a half-written file under the real name.
+
+A file is written under a temporary name beside its target, fsynced, renamed
+over the target, and then its folder is fsynced: without that last step a
+power cut can lose the rename itself (the directory entry), leaving the old
+file or none at all although the write "succeeded".
+"""
 
 from __future__ import annotations
 
@@ -22,12 +28,34 @@ FILE_MODE = 0o666 & ~_current_umask()
 DIR_MODE = 0o777 & ~_current_umask()
 
 
+def fsync_dir(folder: str | Path) -> None:
+    """Make a folder's entries (renames, new files) durable across a power cut."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(folder: str | Path) -> None:
+    """fsync every file and folder below ``folder`` (before it is renamed into place)."""
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            fd = os.open(Path(root) / name, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fsync_dir(root)
+
+
 @contextmanager
 def atomic_output(path: str | Path) -> Iterator[BinaryIO]:
     """Yield a binary file that replaces ``path`` only if the block completes.
 
     It is a temporary file beside the target, flushed and fsynced, then
-    renamed over it; on any error it is removed and the old file stays.
+    renamed over it, and the folder is fsynced so the rename survives a power
+    cut; on any error it is removed and the old file stays.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -39,6 +67,7 @@ def atomic_output(path: str | Path) -> Iterator[BinaryIO]:
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp_name, path)
+        fsync_dir(path.parent)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise

@@ -1,4 +1,11 @@
-"""YAML loading that remembers the line of every key, so config errors can name it."""
+"""YAML loading that remembers the line of every key, so config errors can name it.
+
+Configs are shared files, so they are hostile input: YAML aliases can expand a
+few hundred bytes into millions of nodes ("billion laughs") or refer to
+themselves. Expansion is bounded (:data:`MAX_NODES`) and self-reference is
+refused, each with a one-line error naming the line, before anything else
+reads the document.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,8 @@ import yaml
 from herdsman.errors import InputError
 
 Loc = tuple[str | int, ...]
+#: Nodes a config may expand to (aliases counted as often as they are used).
+MAX_NODES = 20_000
 
 
 @dataclass
@@ -29,16 +38,33 @@ class LinedYaml:
         return None
 
 
-def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> None:
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            child = (*loc, str(key.value))
-            lines[child] = key.start_mark.line + 1
-            _walk(value, child, lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            lines[(*loc, i)] = item.start_mark.line + 1
-            _walk(item, (*loc, i), lines)
+def _walk(node: yaml.Node, path: Path, lines: dict[Loc, int]) -> None:
+    """Record the line of every key path, bounding alias expansion and refusing cycles."""
+    seen = 0
+    stack: list[tuple[yaml.Node, Loc, frozenset[int]]] = [(node, (), frozenset())]
+    while stack:
+        current, loc, ancestors = stack.pop()
+        seen += 1
+        if seen > MAX_NODES:
+            raise InputError(
+                str(path),
+                current.start_mark.line + 1,
+                f"the YAML expands to more than {MAX_NODES:,} nodes (aliases used too often?)",
+            )
+        if id(current) in ancestors:
+            raise InputError(
+                str(path), current.start_mark.line + 1, "a YAML alias refers to itself"
+            )
+        inside = ancestors | {id(current)}
+        if isinstance(current, yaml.MappingNode):
+            for key, value in current.value:
+                child = (*loc, str(key.value))
+                lines[child] = key.start_mark.line + 1
+                stack.append((value, child, inside))
+        elif isinstance(current, yaml.SequenceNode):
+            for i, item in enumerate(current.value):
+                lines[(*loc, i)] = item.start_mark.line + 1
+                stack.append((item, (*loc, i), inside))
 
 
 def load_yaml_with_lines(path: Path) -> LinedYaml:
@@ -51,8 +77,12 @@ def load_yaml_with_lines(path: Path) -> LinedYaml:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(str(path), None, f"cannot read ({exc.strerror})") from None
+    lines: dict[Loc, int] = {}
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None:
+            lines[()] = node.start_mark.line + 1
+            _walk(node, path, lines)  # bounded: raises before anything expands
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -60,8 +90,4 @@ def load_yaml_with_lines(path: Path) -> LinedYaml:
         raise InputError(
             str(path), mark.line + 1 if mark else None, f"invalid YAML: {problem}"
         ) from None
-    lines: dict[Loc, int] = {}
-    if node is not None:
-        lines[()] = node.start_mark.line + 1
-        _walk(node, (), lines)
     return LinedYaml(data, lines)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from herdsman.config import LoadedConfig
+from herdsman.console import console
 from herdsman.store.run_store import RunStore
 from herdsman.teachers.base import Teacher
 from herdsman.teachers.factory import build_teacher
@@ -26,6 +27,8 @@ INSTRUCTIONS = "instructions.jsonl"
 RESPONSES = "responses.jsonl"
 DATASET = "dataset"
 ANALYSIS = "analysis"
+#: The run store, relative to the run folder.
+STORE = Path(".herdsman") / "store.sqlite"
 #: Offline evaluation items shipped with herdsman, decontaminated against by default.
 BUILTIN_EVAL_DIR = "eval"
 
@@ -69,13 +72,20 @@ class Context:
     def teacher(self) -> Teacher:
         """The teacher, built on first use (loading a local model takes a while)."""
         if self._teacher is None:
-            self._teacher = build_teacher(self.teacher_options())
+            options = self.teacher_options()
+            where = options.key_destination()
+            if where:
+                console.print(f"  teacher: {where}")
+            self._teacher = build_teacher(options)
         return self._teacher
 
     def store(self) -> RunStore:
         """The run store of this run folder."""
         if self._store is None:
-            self._store = RunStore(self.run_dir / ".herdsman" / "store.sqlite")
+            self._store = RunStore(
+                self.run_dir / STORE,
+                durability=self.config.store.durability,
+            )
         return self._store
 
     def teacher_identity(self) -> dict[str, Any]:

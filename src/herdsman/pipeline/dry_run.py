@@ -58,6 +58,20 @@ def print_dry_run(loaded: LoadedConfig, stages: list[str] | None = None) -> Esti
             )
     console.print(table)
     console.print(f"teacher: {est.backend} {est.model}; tokens counted with {est.tokenizer}")
+    options = ctx.teacher_options()
+    if options.backend == "openai":
+        where = options.key_destination() or (
+            f"no API key (${options.api_key_env} is not set) for {options.base_url}"
+        )
+        console.print(f"key: {where}")
+        if options.key_destination() and not options.allow_insecure_key:
+            from herdsman.teachers.options import key_may_go_to
+
+            if not key_may_go_to(options.base_url):
+                console.print(
+                    "[red]the run will refuse this key[/]: not https and not a loopback "
+                    "address (teacher.allow_insecure_key: true to allow it)"
+                )
     if est.usd_expected is not None:
         console.print(
             f"estimated cost: ${est.usd_expected:,.2f} expected, at most ${est.usd_max:,.2f}"

@@ -21,7 +21,8 @@ from herdsman.config import LoadedConfig
 from herdsman.console import console
 from herdsman.errors import HerdsmanError
 from herdsman.io.atomic import write_text_atomic
-from herdsman.pipeline.context import Context, Stage
+from herdsman.io.run_lock import run_lock
+from herdsman.pipeline.context import STORE, Context, Stage
 from herdsman.pipeline.fingerprint import fingerprint
 from herdsman.pipeline.order import STAGE_NAMES, stages
 from herdsman.records import utc_now
@@ -129,6 +130,13 @@ def run_pipeline(
     """
     run_dir = loaded.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
+    with run_lock(run_dir / STORE):
+        return _run_locked(loaded, run_dir, stages, force)
+
+
+def _run_locked(
+    loaded: LoadedConfig, run_dir: Path, stages: list[str] | None, force: bool
+) -> PipelineResult:
     ctx = Context(loaded=loaded, run_dir=run_dir)
     result = PipelineResult(run_dir=run_dir)
     selected = select_stages(stages)

@@ -31,6 +31,9 @@ SCHEMA_VERSION = 2
 #: Versions this herdsman reads and writes: 1 keyed the table by ``key`` (WITHOUT ROWID);
 #: 2 keeps a rowid and a UNIQUE index on ``key``. Same columns, same SQL for both.
 READABLE_VERSIONS = (1, 2)
+#: How call keys are made. 2 names the endpoint (base URL, or model folder and weights'
+#: fingerprint); keys of scheme 1 did not, so their answers cannot be told apart by source.
+KEY_SCHEME = "2"
 _IN_CHUNK = 500  # keys per "IN (...)" query, well under SQLite's variable limit
 
 # Rows are ~1 KB (the answer text): in a WITHOUT ROWID table they live in the key's B-tree,
@@ -81,12 +84,17 @@ def call_key(
     messages: Sequence[dict[str, str]],
     sampling: dict[str, Any],
     extra: dict[str, Any] | None = None,
+    *,
+    endpoint: str,
 ) -> str:
     """Derive the key of a teacher call from everything that determines its answer.
 
     Args:
         teacher: Backend name (``openai``, ``local``, ...).
         model: Model name or resolved path.
+        endpoint: Where the call goes (:attr:`Teacher.endpoint`): the normalised
+            base URL, or a model folder with its weights' fingerprint. Answers
+            from a stub or another server never stand in for this one's.
         messages: Chat messages (role and content).
         sampling: Sampling parameters.
         extra: Anything else that must tell calls apart (e.g. a sample index
@@ -98,6 +106,7 @@ def call_key(
     payload = {
         "teacher": teacher,
         "model": model,
+        "endpoint": endpoint,
         "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
         "sampling": {k: v for k, v in sorted(sampling.items()) if v is not None},
     }
@@ -200,6 +209,21 @@ class RunStore:
             raise HerdsmanError(
                 f"{self.path}: run store schema {row[0]}, this herdsman reads "
                 f"{', '.join(map(str, READABLE_VERSIONS))}"
+            )
+        scheme = self._conn.execute("SELECT value FROM meta WHERE name='key_scheme'").fetchone()
+        if scheme is None:
+            if self._conn.execute("SELECT 1 FROM calls LIMIT 1").fetchone() is not None:
+                raise HerdsmanError(
+                    f"{self.path}: written by an earlier herdsman whose call keys did not name "
+                    "the endpoint, so its answers cannot be matched to a teacher; move it aside "
+                    "(nothing in it is deleted) and run again to start a new store"
+                )
+            self._conn.execute(
+                "INSERT OR IGNORE INTO meta (name, value) VALUES ('key_scheme', ?)", (KEY_SCHEME,)
+            )
+        elif scheme[0] != KEY_SCHEME:
+            raise HerdsmanError(
+                f"{self.path}: call keys of scheme {scheme[0]}, this herdsman makes {KEY_SCHEME}"
             )
 
     def close(self) -> None:

@@ -74,12 +74,15 @@ class ResultSink(Protocol):
 class Teacher(ABC):
     """A model that answers chat requests.
 
-    Subclasses set :attr:`backend` and :attr:`model` (together they identify
-    the teacher in call keys) and implement :meth:`run`.
+    Subclasses set :attr:`backend`, :attr:`model` and :attr:`endpoint`
+    (together they identify the teacher in call keys: see
+    :mod:`herdsman.teachers.identity`) and implement :meth:`run`.
     """
 
     backend: str = ""
     model: str = ""
+    #: Where answers come from: a normalised base URL, or a model folder and its weights' hash.
+    endpoint: str = ""
 
     @abstractmethod
     def run(self, requests: Iterable[ChatRequest], sink: ResultSink) -> None:

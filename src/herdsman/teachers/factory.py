@@ -7,7 +7,7 @@ import os
 from herdsman.errors import HerdsmanError
 from herdsman.teachers import OPENAI_DEFAULT_URL
 from herdsman.teachers.base import Teacher
-from herdsman.teachers.options import TeacherOptions
+from herdsman.teachers.options import TeacherOptions, key_may_go_to
 from herdsman.teachers.pricing import PriceTable
 
 
@@ -35,6 +35,16 @@ def build_teacher(options: TeacherOptions) -> Teacher:
         if not options.model:
             raise HerdsmanError("--model is required with --teacher openai")
         key = os.environ.get(options.api_key_env) or None
+        if (
+            key is not None
+            and not options.allow_insecure_key
+            and not key_may_go_to(options.base_url)
+        ):
+            raise HerdsmanError(
+                f"refusing to send the API key in ${options.api_key_env} to {options.base_url}: "
+                "keys go only over https or to a loopback address (set allow_insecure_key: true "
+                "or pass --allow-insecure-key if you mean it)"
+            )
         if key is None and options.base_url.rstrip("/") == OPENAI_DEFAULT_URL:
             raise HerdsmanError(
                 f"environment variable {options.api_key_env} is not set "

@@ -19,6 +19,7 @@ from herdsman.embedded import EMBEDDED_MODELS, converted_folder
 from herdsman.errors import TeacherFatalError
 from herdsman.records import SamplingParams
 from herdsman.teachers.base import ChatRequest, Completion, ResultSink, Teacher
+from herdsman.teachers.identity import folder_identity
 
 WINDOW_BATCHES = 8  # prompts sorted by length within batch_size * WINDOW_BATCHES
 
@@ -59,6 +60,7 @@ class LocalTeacher(Teacher):
         self, model: str | None = None, batch_size: int = 16, device: str | None = None
     ) -> None:
         self.path, self.model = resolve_model_path(model)
+        self.endpoint = folder_identity(self.path)
         self.batch_size = max(1, batch_size)
         self._device = device
         self._lm: Any = None

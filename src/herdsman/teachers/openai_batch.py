@@ -5,16 +5,21 @@ Submit, poll, collect, resume:
 1. the pending requests (those without a finished result in the run store) are
    written as Batch API JSONL, one line per request with the call key as
    ``custom_id``, in files of at most ``max_requests`` lines and ``max_bytes``;
-2. each file is uploaded (``POST /files``, purpose ``batch``) and a batch is
-   created (``POST /batches``, endpoint ``/v1/chat/completions``); the batch id
-   and its keys are appended to a journal file *before* anything else happens;
+2. each file is uploaded (``POST /files``, purpose ``batch``); the uploaded
+   file's id and its call keys are appended to the journal and fsynced
+   *before* the batch is created (``POST /batches``, endpoint
+   ``/v1/chat/completions``), and the batch id is journaled right after;
 3. batches are polled (``GET /batches/ID``) until they end; the output and
    error files are downloaded and every line goes to the sink (so to the run
    store) as an ordinary completion or failure;
 4. after a crash, the same command reads the journal: requests that belong to
-   a batch still alive are not submitted again; that batch is polled and
-   collected. Requests the API never answered (expired, cancelled, missing
-   from the output) are failures, retried by the next run.
+   a journaled upload are not submitted again. An upload whose batch id was
+   not journaled (the crash fell between creating the batch and recording it)
+   is looked up among the account's batches by its input file id, so a batch
+   that is already running (and billed) is collected, never created twice; if
+   no batch was made from it, one is created from the same upload. Requests
+   the API never answered (expired, cancelled, missing from the output) are
+   failures, retried by the next run.
 
 The call key does not change with the transport, so answers fetched through
 the Batch API and through ordinary calls are interchangeable in the store.
@@ -22,6 +27,7 @@ the Batch API and through ordinary calls are interchangeable in the store.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -32,7 +38,9 @@ import httpx
 import orjson
 
 from herdsman.errors import TeacherFatalError
+from herdsman.io.atomic import fsync_dir
 from herdsman.teachers.base import ChatRequest, Completion, ResultSink, Teacher
+from herdsman.teachers.identity import endpoint_identity
 from herdsman.teachers.openai_http import OpenAITeacher, _Retry, parse_chat_response
 from herdsman.teachers.pricing import PriceTable
 
@@ -54,7 +62,11 @@ class BatchSettings:
 
 
 class BatchJournal:
-    """Append-only record of submitted batches and the keys in each."""
+    """Append-only, fsynced record of uploads, the batches made from them and their keys.
+
+    Entries are keyed by the uploaded input file's id; later lines about the
+    same upload add to it (``batch_id``, ``collected``).
+    """
 
     def __init__(self, path: Path) -> None:
         """Open (create) the journal."""
@@ -62,23 +74,31 @@ class BatchJournal:
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def entries(self) -> list[dict[str, Any]]:
-        """Every batch recorded (later lines about the same batch win)."""
+        """Every upload recorded, in order (later lines about the same upload win)."""
         found: dict[str, dict[str, Any]] = {}
         if self.path.is_file():
             for line in self.path.read_bytes().splitlines():
                 try:
                     entry = orjson.loads(line)
                 except orjson.JSONDecodeError:
-                    continue  # a line cut by a crash: its batch was never used
-                if isinstance(entry, dict) and "batch_id" in entry:
-                    found[entry["batch_id"]] = {**found.get(entry["batch_id"], {}), **entry}
+                    continue  # a line cut by a crash: nothing was created from it yet
+                if not isinstance(entry, dict):
+                    continue
+                # Journals written before uploads were journaled name the batch only.
+                ident = entry.get("input_file_id") or entry.get("batch_id")
+                if isinstance(ident, str):
+                    found[ident] = {**found.get(ident, {}), **entry}
         return list(found.values())
 
     def record(self, entry: dict[str, Any]) -> None:
-        """Append one entry durably."""
+        """Append one entry and fsync it: it must survive a power cut before the next step."""
+        new_file = not self.path.exists()
         with self.path.open("ab") as handle:
             handle.write(orjson.dumps(entry) + b"\n")
             handle.flush()
+            os.fsync(handle.fileno())
+        if new_file:
+            fsync_dir(self.path.parent)
 
 
 class OpenAIBatchTeacher(Teacher):
@@ -104,6 +124,8 @@ class OpenAIBatchTeacher(Teacher):
     ) -> None:
         self.model = model
         self.settings = settings or BatchSettings()
+        # The same endpoint answers through the Batch API and synchronously: the same keys.
+        self.endpoint = endpoint_identity(self.settings.base_url)
         self.prices = prices or PriceTable()
         self._payload = OpenAITeacher(model, None).payload
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -162,7 +184,7 @@ class OpenAIBatchTeacher(Teacher):
             yield chunk
 
     def submit(self, client: httpx.Client, chunk: list[tuple[ChatRequest, bytes]]) -> str:
-        """Upload one input file and create its batch; journal it; return the batch id."""
+        """Upload one input file, journal it, create its batch, journal that; return the batch id."""
         content = b"\n".join(line for _, line in chunk) + b"\n"
         uploaded = self._check(
             client.post(
@@ -172,11 +194,23 @@ class OpenAIBatchTeacher(Teacher):
             ),
             "upload",
         )
+        file_id = str(uploaded["id"])
+        self.journal.record(
+            {
+                "input_file_id": file_id,
+                "keys": [request.key for request, _ in chunk],
+                "uploaded_at": time.time(),
+            }
+        )
+        return self.create_batch(client, file_id)
+
+    def create_batch(self, client: httpx.Client, file_id: str) -> str:
+        """Create the batch of an uploaded (and journaled) file and journal its id."""
         batch = self._check(
             client.post(
                 "batches",
                 json={
-                    "input_file_id": uploaded["id"],
+                    "input_file_id": file_id,
                     "endpoint": "/v1/chat/completions",
                     "completion_window": self.settings.completion_window,
                     "metadata": {"source": "herdsman"},
@@ -185,14 +219,36 @@ class OpenAIBatchTeacher(Teacher):
             "create batch",
         )
         self.journal.record(
-            {
-                "batch_id": batch["id"],
-                "input_file_id": uploaded["id"],
-                "keys": [request.key for request, _ in chunk],
-                "submitted_at": time.time(),
-            }
+            {"input_file_id": file_id, "batch_id": batch["id"], "submitted_at": time.time()}
         )
         return str(batch["id"])
+
+    def find_batch(self, client: httpx.Client, file_id: str) -> str | None:
+        """The id of a batch already created from ``file_id`` (``GET /batches``, every page)."""
+        after: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": 100}
+            if after:
+                params["after"] = after
+            page = self._check(client.get("batches", params=params), "list batches")
+            data = page.get("data") or [] if isinstance(page, dict) else []
+            for batch in data:
+                if batch.get("input_file_id") == file_id:
+                    return str(batch["id"])
+            if not (isinstance(page, dict) and page.get("has_more") and data):
+                return None
+            after = str(data[-1]["id"])
+
+    def batch_of(self, client: httpx.Client, entry: dict[str, Any]) -> str:
+        """The batch of a journaled upload: journaled, found on the server, or created now."""
+        if entry.get("batch_id"):
+            return str(entry["batch_id"])
+        file_id = str(entry["input_file_id"])
+        found = self.find_batch(client, file_id)
+        if found is None:
+            return self.create_batch(client, file_id)
+        self.journal.record({"input_file_id": file_id, "batch_id": found, "found_at": time.time()})
+        return found
 
     # -- collect ------------------------------------------------------------------------
 
@@ -265,13 +321,22 @@ class OpenAIBatchTeacher(Teacher):
                 if entry.get("collected"):
                     continue
                 mine = {k: pending.pop(k) for k in entry.get("keys", []) if k in pending}
-                if mine:
-                    self.collect(client, entry["batch_id"], mine, sink)
-                self.journal.record({"batch_id": entry["batch_id"], "collected": True})
+                batch_id = self.batch_of(client, entry) if mine or entry.get("batch_id") else None
+                if mine and batch_id:
+                    self.collect(client, batch_id, mine, sink)
+                done = {k: v for k, v in entry.items() if k in ("input_file_id", "batch_id")}
+                self.journal.record({**done, "collected": True})
             submitted = [
                 (self.submit(client, chunk), {r.key: r for r, _ in chunk})
                 for chunk in self._chunks(list(pending.values()))
             ]
+            upload_of = {
+                e["batch_id"]: e["input_file_id"]
+                for e in self.journal.entries()
+                if e.get("batch_id") and e.get("input_file_id")
+            }
             for batch_id, chunk_requests in submitted:
                 self.collect(client, batch_id, chunk_requests, sink)
-                self.journal.record({"batch_id": batch_id, "collected": True})
+                self.journal.record(
+                    {"input_file_id": upload_of[batch_id], "batch_id": batch_id, "collected": True}
+                )

@@ -31,6 +31,7 @@ import orjson
 
 from herdsman.errors import TeacherFatalError
 from herdsman.teachers.base import ChatRequest, Completion, ResultSink, Teacher
+from herdsman.teachers.identity import endpoint_identity
 from herdsman.teachers.pricing import PriceTable
 from herdsman.teachers.ratelimit import RateBucket
 
@@ -139,6 +140,7 @@ class OpenAITeacher(Teacher):
         self.model = model
         self._api_key = api_key
         self.settings = settings or OpenAISettings()
+        self.endpoint = endpoint_identity(self.settings.base_url)
         self.prices = prices or PriceTable()
         self.url = self.settings.base_url.rstrip("/") + "/chat/completions"
 

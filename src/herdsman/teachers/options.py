@@ -6,8 +6,11 @@ so that reading a config never loads a backend.
 
 from __future__ import annotations
 
+import ipaddress
+import os
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,3 +41,31 @@ class TeacherOptions(BaseModel):
         None, description="Run calls on Ray: local (start a cluster here), auto, or ray://HOST:PORT"
     )
     ray_workers: int = Field(2, ge=1)
+    allow_insecure_key: bool = Field(
+        False,
+        description="Send the API key over plain HTTP to a non-loopback host (off: refused)",
+    )
+
+    def key_destination(self) -> str | None:
+        """Where the API key would go, in words (``None``: no key for this backend/endpoint)."""
+        if self.backend != "openai" or not os.environ.get(self.api_key_env):
+            return None
+        return f"the API key in ${self.api_key_env} goes to {self.base_url}"
+
+
+def key_may_go_to(base_url: str) -> bool:
+    """Whether an API key may be sent to ``base_url`` without ``allow_insecure_key``.
+
+    Only over HTTPS, or to a loopback address (a local server): anything else
+    would send the secret in clear text across a network.
+    """
+    parsed = urlsplit(base_url)
+    if parsed.scheme == "https":
+        return True
+    host = (parsed.hostname or "").strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

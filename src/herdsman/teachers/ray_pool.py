@@ -110,6 +110,7 @@ class RayTeacher(Teacher):
         identity = build_teacher(inner)  # names the calls exactly as one process would
         self.backend = identity.backend
         self.model = identity.model
+        self.endpoint = identity.endpoint
         self._options = inner.model_dump(mode="json")
         self.address, self.workers = address, max(1, workers)
         self.cpus, self.gpus = cpus_per_worker, gpus_per_worker

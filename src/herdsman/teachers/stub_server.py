@@ -23,7 +23,7 @@ the user message inject faults, counted per distinct message:
   model, e.g. a judge that rambles first and grades when reminded
 
 It also speaks the Batch API (``POST /v1/files``, ``POST /v1/batches``,
-``GET /v1/batches/ID``, ``GET /v1/files/ID/content``): a batch is
+``GET /v1/batches`` (paged), ``GET /v1/batches/ID``, ``GET /v1/files/ID/content``): a batch is
 ``in_progress`` at its first poll and ends at its third, each line answered as
 above.
 
@@ -114,9 +114,9 @@ _WORDS = [
 ]
 
 
-def echo_answer(user_content: str) -> str:
+def echo_answer(user_content: str, prefix: str = "echo: ") -> str:
     """The answer the stub gives to a (non-generation) user message."""
-    return "echo: " + user_content
+    return prefix + user_content
 
 
 _GRADE_PROMPT = re.compile(r"### Answer:\n(.*)\n\n### Grade:\s*$", re.S)
@@ -162,11 +162,13 @@ class StubState:
         self.delay = delay
         self.api_key = api_key
         self.refuse_generation = refuse_generation
+        self.echo_prefix = "echo: "
         self.requests = 0
         self.by_content: Counter[str] = Counter()
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self.batch_polls = 0
+        self.batch_lists = 0
         self.polls_to_finish = 3
         self.expire_batches = False
 
@@ -212,7 +214,7 @@ def reply_to(state: StubState, body: dict[str, Any]) -> tuple[int, Any, dict[str
         _scripted(messages)
         or generation_reply(user, state.refuse_generation)
         or grade_reply(user)
-        or echo_answer(user)
+        or echo_answer(user, state.echo_prefix)
     )
     completion = {
         "id": f"chatcmpl-{state.requests}",
@@ -315,6 +317,21 @@ def _finish_batch(state: StubState, batch: dict[str, Any]) -> None:
     batch["status"] = "expired" if state.expire_batches else "completed"
 
 
+async def _list_batches(request: web.Request) -> web.Response:
+    """``GET /v1/batches``: newest first, ``limit`` per page, ``after`` an id (as the API pages)."""
+    state: StubState = request.app[STATE]
+    if not _authorised(state, request):
+        return web.json_response(_UNAUTHORISED, status=401)
+    limit = int(request.query.get("limit", "20"))
+    ids = list(reversed(state.batches))
+    after = request.query.get("after")
+    if after in ids:
+        ids = ids[ids.index(after) + 1 :]
+    page = [{k: v for k, v in state.batches[i].items() if k != "polls"} for i in ids[:limit]]
+    state.batch_lists += 1
+    return web.json_response({"object": "list", "data": page, "has_more": len(ids) > limit})
+
+
 async def _get_batch(request: web.Request) -> web.Response:
     state: StubState = request.app[STATE]
     batch = state.batches.get(request.match_info["batch_id"])
@@ -352,6 +369,7 @@ def make_app(
     app.router.add_post("/v1/chat/completions", _chat)
     app.router.add_post("/v1/files", _upload)
     app.router.add_post("/v1/batches", _create_batch)
+    app.router.add_get("/v1/batches", _list_batches)
     app.router.add_get("/v1/batches/{batch_id}", _get_batch)
     app.router.add_get("/v1/files/{file_id}/content", _file_content)
     app.router.add_get("/stats", _stats)

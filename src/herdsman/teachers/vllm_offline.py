@@ -21,6 +21,7 @@ from typing import Any
 
 from herdsman.errors import TeacherFatalError
 from herdsman.teachers.base import ChatRequest, Completion, ResultSink, Teacher
+from herdsman.teachers.identity import folder_identity
 from herdsman.teachers.local import resolve_model_path
 
 
@@ -73,6 +74,7 @@ class VLLMTeacher(Teacher):
         self, model: str | None, window: int = 4096, engine_args: dict[str, Any] | None = None
     ) -> None:
         self.path, self.model = resolve_model_path(model)
+        self.endpoint = folder_identity(self.path)
         self.window = max(1, window)
         self.engine_args = engine_args or {}
         self._llm: Any = None
