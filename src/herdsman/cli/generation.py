@@ -274,8 +274,15 @@ def dedup(
         typer.Option("--threshold", min=0.01, max=0.99, help="Drop when ROUGE-L F is above this."),
     ] = 0.7,
     field_name: Annotated[
-        str, typer.Option("--field", help="Field holding the text to compare.")
-    ] = "instruction",
+        str | None,
+        typer.Option(
+            "--field",
+            help="Field holding the text to compare (default: the format's instruction field).",
+        ),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help=f"Input format, one of: {SEED_FORMATS}.")
+    ] = "auto",
     dropped: Annotated[
         Path | None,
         typer.Option("--dropped", help="Also write dropped records with reason and match."),
@@ -284,7 +291,9 @@ def dedup(
 ) -> None:
     """Drop exact, then near duplicates (Self-Instruct's ROUGE-L rule), keeping input order.
 
-    Same decisions as comparing every pair, in near-linear time.
+    Same decisions as comparing every pair, in near-linear time. Reads one
+    file in any format `herdsman seeds` reads; records pass through unchanged
+    (an Alpaca JSON array stays an array).
 
     Example:
 
@@ -293,7 +302,7 @@ def dedup(
     from herdsman.generation.dedup_file import dedup_file
 
     with user_errors():
-        stats = dedup_file(in_path, out, threshold, field_name, dropped, skip_bad=skip_bad)
+        stats = dedup_file(in_path, out, threshold, field_name, dropped, skip_bad=skip_bad, fmt=fmt)
         console.print(
             f"kept {stats.kept} of {stats.total} records -> {out} "
             f"({stats.exact} exact and {stats.near} near duplicates dropped)"
@@ -315,6 +324,9 @@ def respond(
     source: Annotated[
         str, typer.Option("--source", help="instruction_source for records that carry none.")
     ] = "custom",
+    fmt: Annotated[
+        str, typer.Option("--format", help=f"Input format, one of: {SEED_FORMATS}.")
+    ] = "auto",
     drop_truncated: Annotated[
         bool, typer.Option("--drop-truncated", help="Leave out answers cut by --max-tokens.")
     ] = False,
@@ -339,6 +351,9 @@ def respond(
     sampling: SamplingParams,
 ) -> None:
     """Have the teacher answer every instruction once; write LaMini records in input order.
+
+    Reads every format `herdsman seeds` reads (Self-Instruct with instances,
+    Alpaca, P3, FLAN, JSONL); an instruction's input is always kept.
 
     Re-running the same command after a crash or Ctrl-C finishes the job: finished
     calls are kept in the run store and never made twice.
@@ -366,6 +381,7 @@ def respond(
             sampling=sampling,
             default_source=source,
             drop_truncated=drop_truncated,
+            fmt=fmt,
         )
         if not in_path.exists():
             raise HerdsmanError(f"{in_path}: no such file")

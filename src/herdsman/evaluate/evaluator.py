@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from herdsman.errors import InputError
-from herdsman.evaluate.answer_sheets import AnswerSheet, Item, item_id
+from herdsman.evaluate.answer_sheets import AnswerSheet, Item
 from herdsman.evaluate.answers import GenerationSettings, model_answers
 from herdsman.evaluate.models import EvalModel
 from herdsman.io.atomic import write_text_atomic
 from herdsman.io.bundled import bundled_file
-from herdsman.io.jsonl import iter_json_objects, write_jsonl_atomic
+from herdsman.io.jsonl import BadLines, iter_json_objects, write_jsonl_atomic
 
 BENCHMARKS = "benchmarks.json"
 IMITATION = "imitation.json"
@@ -66,26 +66,19 @@ def load_probes(path: Path | None = None) -> list[str]:
 
 
 def read_instruction_items(path: Path, limit: int | None = None) -> list[Item]:
-    """Instructions to judge or rate: JSONL rows with ``instruction`` (and ``input``), or
-    Self-Instruct's user-oriented format (``instances[0].input``).
+    """Instructions to judge or rate, in any format ``herdsman seeds`` reads (input kept).
 
     Raises:
-        InputError: Unreadable file, malformed line, a row without an instruction.
+        InputError: Unreadable file, malformed record, a record with a field that
+            would be ignored.
     """
+    from herdsman.generation.instructions import read_instructions
+
     items: list[Item] = []
-    for line, row in iter_json_objects(path):
-        instruction = row.get("instruction")
-        if not isinstance(instruction, str) or not instruction.strip():
-            raise InputError(str(path), line, "missing field 'instruction'")
-        text = row.get("input")
-        instances = row.get("instances")
-        if not isinstance(text, str) and isinstance(instances, list) and instances:
-            first = instances[0]
-            text = first.get("input") if isinstance(first, dict) else None
-        text = text.strip() if isinstance(text, str) else ""
-        given = row.get("id")
-        ident = str(given) if given is not None else item_id(instruction.strip(), text)
-        items.append(Item(ident, instruction.strip(), text))
+    for instruction in read_instructions(path, "auto", "custom", False, BadLines()):
+        items.append(
+            Item(instruction.id, instruction.instruction.strip(), instruction.input.strip())
+        )
         if limit and len(items) >= limit:
             break
     return items

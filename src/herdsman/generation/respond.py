@@ -1,7 +1,8 @@
 """Response generation: the teacher answers every instruction once (sequence-level distillation).
 
-Input is JSONL of instructions (herdsman ``Instruction`` or ``Seed`` records,
-or any LaMini-style records with an ``instruction`` field). Output is one
+Input is any format :mod:`herdsman.generation.instructions` reads (herdsman or
+LaMini-style JSONL, Self-Instruct with ``instances``, Alpaca, P3, FLAN): an
+instruction's input is never dropped. Output is one
 LaMini record per instruction, in input order. Every call goes through the run
 store, so re-running the same command after a crash skips what is done and
 finishes the job; the output file is replaced atomically at the end, so it is
@@ -25,8 +26,9 @@ import orjson
 
 from herdsman.config import DEFAULT_SYSTEM_PROMPT
 from herdsman.errors import InputError
-from herdsman.io.jsonl import BadLines, iter_json_objects, write_jsonl_atomic
-from herdsman.records import ORIGINAL_SOURCE, Instruction, Provenance, SamplingParams, utc_now
+from herdsman.generation.instructions import path_digest, read_instructions
+from herdsman.io.jsonl import BadLines, write_jsonl_atomic
+from herdsman.records import Instruction, SamplingParams, utc_now
 from herdsman.store.calls import CallStats, execute
 from herdsman.store.run_store import CallResult, RunStore, call_key
 from herdsman.teachers.base import ChatRequest, Teacher
@@ -45,6 +47,7 @@ class RespondSettings:
     )
     default_source: str = "custom"
     drop_truncated: bool = False
+    fmt: str = "auto"
 
 
 @dataclass
@@ -59,70 +62,6 @@ class RespondReport:
     skipped_bad: int
     calls: CallStats
     failures_path: Path | None = None
-
-
-def instruction_from_obj(
-    obj: dict[str, Any], path: Path, line: int, default_source: str, stem: str | None = None
-) -> Instruction:
-    """Read one input object as an :class:`Instruction` (``stem``: ``path.stem``, precomputed).
-
-    Raises:
-        InputError: Missing or empty ``instruction``, or wrongly typed fields.
-    """
-    text = obj.get("instruction")
-    if text is None:
-        raise InputError(str(path), line, "missing field 'instruction'")
-    if not isinstance(text, str):
-        raise InputError(str(path), line, "field 'instruction': expected a string")
-    if not text.strip():
-        raise InputError(str(path), line, "field 'instruction': empty instruction")
-    extra = obj.get("input", "")
-    if extra is None:
-        extra = ""
-    if not isinstance(extra, str):
-        raise InputError(str(path), line, "field 'input': expected a string")
-    source = (
-        obj.get("instruction_source")
-        or ORIGINAL_SOURCE.get(str(obj.get("source")))
-        or obj.get("source")
-    )
-    return Instruction(
-        id=str(obj.get("id") or f"{stem or path.stem}:{line}"),
-        instruction=text,
-        input=extra,
-        instruction_source=str(source or default_source),
-        provenance=_carried_provenance(obj, path, line),
-    )
-
-
-def _carried_provenance(obj: dict[str, Any], path: Path, line: int) -> Provenance | None:
-    """Seed ids and topics an upstream stage recorded (top level or under ``provenance``)."""
-    raw = obj.get("provenance")
-    nested: dict[str, Any] = raw if isinstance(raw, dict) else {}
-    seed_ids = obj.get("seed_ids", nested.get("seed_ids"))
-    topics = obj.get("topics", nested.get("topics"))
-    if seed_ids is None and topics is None:
-        return None
-    for name, value in (("seed_ids", seed_ids), ("topics", topics)):
-        if value is not None and not (
-            isinstance(value, list) and all(isinstance(v, str) for v in value)
-        ):
-            raise InputError(str(path), line, f"field '{name}': expected a list of strings")
-    return Provenance(seed_ids=seed_ids, topics=topics)
-
-
-def read_instructions(
-    path: Path, default_source: str, skip_bad: bool, bad: BadLines
-) -> Iterator[Instruction]:
-    """Yield the instructions of a JSONL file in order (see :func:`instruction_from_obj`)."""
-    stem = path.stem
-    for line, obj in iter_json_objects(path, skip_bad=skip_bad, bad=bad):
-        try:
-            yield instruction_from_obj(obj, path, line, default_source, stem)
-        except InputError as exc:
-            if not skip_bad:
-                raise
-            bad.add(exc)
 
 
 def build_messages(instruction: Instruction, system_prompt: str) -> tuple[dict[str, str], ...]:
@@ -188,14 +127,8 @@ def example_row(
     return {k: v for k, v in row.items() if v is not None}
 
 
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file's bytes."""
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
 def _unchanged(path: Path, digest: str, when: str) -> None:
-    if file_digest(path) != digest:
+    if path_digest(path) != digest:
         raise InputError(
             str(path),
             None,
@@ -239,8 +172,10 @@ def respond(
     if in_path.resolve() == out_path.resolve():
         raise InputError(str(out_path), None, "output would overwrite the input")
     bad = BadLines()
-    digest = file_digest(in_path)
-    total = sum(1 for _ in read_instructions(in_path, settings.default_source, skip_bad, bad))
+    digest = path_digest(in_path)
+    total = sum(
+        1 for _ in read_instructions(in_path, settings.fmt, settings.default_source, skip_bad, bad)
+    )
     _unchanged(in_path, digest, "while it was being read")
     if on_total:
         on_total(total)
@@ -253,7 +188,7 @@ def respond(
 
     def requests() -> Iterator[ChatRequest]:
         for instruction in read_instructions(
-            in_path, settings.default_source, skip_bad, BadLines()
+            in_path, settings.fmt, settings.default_source, skip_bad, BadLines()
         ):
             request = make_request(teacher, instruction, settings, sampling)
             digests.extend(bytes.fromhex(request.key))
@@ -267,7 +202,9 @@ def respond(
 
     def examples() -> Iterator[dict[str, Any]]:
         batch: list[tuple[Instruction, str]] = []
-        instructions = read_instructions(in_path, settings.default_source, skip_bad, BadLines())
+        instructions = read_instructions(
+            in_path, settings.fmt, settings.default_source, skip_bad, BadLines()
+        )
         for index, instruction in enumerate(instructions):
             batch.append((instruction, digests[index * 32 : index * 32 + 32].hex()))
             if len(batch) >= LOOKUP_CHUNK:
