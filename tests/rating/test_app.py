@@ -55,19 +55,25 @@ def test_answers_are_escaped_and_model_names_hidden(tmp_path: Path) -> None:
 
 def test_forged_posts_are_refused(tmp_path: Path) -> None:
     db = _hostile_db(tmp_path / "r.sqlite")
-    with serve(create_app(tmp_path / "r.sqlite")) as url, httpx.Client(base_url=url) as client:
-        assert client.post("/rate/item-1", data={"grade_0": "A"}).status_code == 401
+    app = create_app(tmp_path / "r.sqlite", admin_token="t" * 32)
+    with serve(app) as url, httpx.Client(base_url=url) as client:
+        assert client.post("/rate/0", data={"grade_0": "A"}).status_code == 401
         _login(client, "ann")
+        assert 'action="/rate/0"' in client.get("/rate").text  # item-1 is at position 0
         full = {"grade_0": "A", "grade_1": "B", "grade_2": "C"}
-        assert client.post("/rate/no-such-item", data=full).status_code == 400
-        assert client.post("/rate/item-1", data={**full, "grade_1": "Z"}).status_code == 400
-        assert client.post("/rate/item-1", data={**full, "grade_7": "A"}).status_code == 400
-        assert client.post("/rate/item-1", data={**full, "grade_x": "A"}).status_code == 400
-        assert client.post("/rate/item-1", data={"grade_0": "A"}).status_code == 400
+        for position in ("9", "-1", "item-1", "0x0", "%2E%2E"):
+            assert client.post(f"/rate/{position}", data=full).status_code in (400, 404)
+        assert client.post("/rate/0", data={**full, "grade_1": "Z"}).status_code == 400
+        assert client.post("/rate/0", data={**full, "grade_7": "A"}).status_code == 400
+        assert client.post("/rate/0", data={**full, "grade_x": "A"}).status_code == 400
+        assert client.post("/rate/0", data={"grade_0": "A"}).status_code == 400
         assert db.ratings() == []
-        assert client.post("/rate/item-1", data=full).status_code == 303
+        assert client.post("/rate/0", data=full).status_code == 303
         assert len(db.ratings()) == 3
-        exported = client.get("/export.csv").text.splitlines()
+        assert client.get("/export.csv").status_code == 401  # the admin's, not a rater's
+        exported = client.get(
+            "/export.csv", headers={"Authorization": f"Bearer {'t' * 32}"}
+        ).text.splitlines()
         assert exported[0].startswith("rater,item") and len(exported) == 4
 
 
@@ -102,14 +108,15 @@ def test_chromium_rates_with_keys_and_clicks(tmp_path: Path) -> None:
         for key in ("a", "b", "c"):
             page.keyboard.press(key)
         page.keyboard.press("Enter")
-        page.wait_for_function("document.querySelector('#progress').innerText.includes('1 / 2')")
+        # (A locator, not wait_for_function: the page's CSP forbids the eval that one needs.)
+        page.locator("#progress", has_text="1 / 2").wait_for()
         # Mouse: click a grade for every answer, then the button.
         for slot, grade in enumerate("DDA"):
             page.click(f"#grade-{slot}-{grade}")
         page.click("#submit")
         page.wait_for_selector("text=All done, ann")
         assert dialogs == []
-    ann = db.rater_for(db.login(name="ann"))
+    ann = db.rater_named("ann")
     assert ann
     rows = {(r["item"], r["model"]): r["grade"] for r in db.ratings()}
     assert len(rows) == 6

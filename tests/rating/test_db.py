@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from herdsman.errors import SubmissionError
+from herdsman.errors import HerdsmanError, SubmissionError
 from herdsman.evaluate.answer_sheets import AnswerSheet, Item, read_answer_sheet
-from herdsman.rating.db import RatingDB, agreement
+from herdsman.rating.db import NameTaken, RatingDB, agreement
 from tests.conftest import require_data
 
 
@@ -44,8 +44,10 @@ def test_submit_resume_and_progress(tmp_path: Path) -> None:
     assert item
     db.submit(ann, item.id, {0: "A", 1: "C", 2: "D"})
     assert db.progress(ann) == (1, 252)
-    # Logging in again with the same name resumes at the next item.
-    again = db.rater_for(db.login(name="ann"))
+    # Coming back with the session resumes at the next item; the name alone is no way back.
+    with pytest.raises(NameTaken, match="'ann' is taken"):
+        db.login(name="ann")
+    again = db.rater_for(session)
     assert again == ann
     following = db.next_item(again)
     assert following and following.id != item.id
@@ -98,10 +100,21 @@ def test_invites_and_bad_logins(tmp_path: Path) -> None:
     token = db.invite("carol")
     rater = db.rater_for(db.login(invite=token))
     assert rater and rater.name == "carol"
+    assert db.rater_for(db.login(invite=token)) == rater  # until it expires, on any browser
     assert db.login(invite="nope") is None
     assert db.login(name="   ") is None
     assert db.login(name="x" * 81) is None
+    assert db.login(name="line\nbreak") is None
     assert db.rater_for("not-a-session") is None
+    with pytest.raises(NameTaken):
+        db.login(name="carol")  # an invited name is not free for the taking
+    renewed = db.invite("carol")  # re-inviting replaces the old link
+    assert db.login(invite=token) is None
+    assert db.rater_for(db.login(invite=renewed)) == rater
+    with pytest.raises(HerdsmanError, match="invite name"):
+        db.invite("")
+    with pytest.raises(HerdsmanError, match="ttl"):
+        db.invite("dave", ttl=0)
 
 
 def test_agreement_krippendorff(tmp_path: Path) -> None:

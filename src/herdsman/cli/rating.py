@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -14,8 +16,7 @@ from herdsman.cli.app import (
 from herdsman.console import console
 from herdsman.errors import HerdsmanError
 
-if TYPE_CHECKING:
-    pass
+MIN_ADMIN_TOKEN = 16
 
 rate_app = typer.Typer(
     help="Human rating of model answers: serve the rating app, invite raters, export.",
@@ -23,6 +24,57 @@ rate_app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(rate_app, name="rate")
+
+
+LOOPBACK_NAMES = ("localhost", "localhost.", "ip6-localhost")
+DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(option: str, text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``30m``, ``48h`` or ``7d``.
+
+    Raises:
+        HerdsmanError: Not a positive duration (the message names ``option``).
+    """
+    raw = text.strip().lower()
+    unit = DURATION_UNITS.get(raw[-1:]) if raw else None
+    number = raw[:-1] if unit is not None else raw
+    try:
+        seconds = float(number) * (unit or 1.0)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise HerdsmanError(
+            f"{option} {text!r}: give a positive duration in seconds, or with s, m, h or d (48h, 7d)"
+        )
+    return seconds
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address or the name ``localhost``."""
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def admin_token_from_env(variable: str) -> str:
+    """The admin token held in the environment variable ``variable``.
+
+    Raises:
+        HerdsmanError: The variable is unset, or its value too short to be a secret.
+    """
+    token = os.environ.get(variable, "").strip()
+    if not token:
+        raise HerdsmanError(f"--admin-token-env {variable}: the variable is not set or empty")
+    if len(token) < MIN_ADMIN_TOKEN:
+        raise HerdsmanError(
+            f"--admin-token-env {variable}: the token is shorter than {MIN_ADMIN_TOKEN} "
+            "characters (make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return token
 
 
 @rate_app.command("serve")
@@ -34,7 +86,14 @@ def rate_serve(
     db: Annotated[Path, typer.Option("--db", help="Rating database (SQLite).")] = Path(
         "ratings.sqlite"
     ),
-    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host",
+            help="Address to bind. Other than loopback only with --require-invite "
+            "and --admin-token-env (the app is plain HTTP: put a TLS proxy in front).",
+        ),
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8000,
     raters_per_item: Annotated[
         int | None,
@@ -43,15 +102,44 @@ def rate_serve(
     require_invite: Annotated[
         bool, typer.Option("--require-invite", help="Only invite links log in (no names).")
     ] = False,
+    admin_token_env: Annotated[
+        str | None,
+        typer.Option(
+            "--admin-token-env",
+            metavar="VAR",
+            help="Take the admin token (results, exports) from this environment variable "
+            "instead of generating one.",
+        ),
+    ] = None,
+    session_ttl: Annotated[
+        str,
+        typer.Option(
+            "--session-ttl",
+            help="How long a rater's session cookie stays valid: seconds, or 30m, 12h, 7d.",
+        ),
+    ] = "7d",
 ) -> None:
     """Serve the rating app: raters grade anonymised answers A-D, one instruction at a time.
+
+    Prints the admin token (or, with --admin-token-env, uses yours) and a
+    one-time admin link: results and exports need one of them.
 
     Examples:
 
       herdsman rate serve self-instruct/predictions/*.jsonl --db ratings.sqlite
 
-      herdsman rate serve --db run/eval/ratings.sqlite --port 8080
+      HERDSMAN_ADMIN_TOKEN=... herdsman rate serve --db run/eval/ratings.sqlite
+      --host 0.0.0.0 --require-invite --admin-token-env HERDSMAN_ADMIN_TOKEN
     """
+    with user_errors():
+        if not is_loopback(host) and not (require_invite and admin_token_env):
+            raise HerdsmanError(
+                f"--host {host}: not a loopback address, and the app is plain HTTP; "
+                "serving to other hosts needs both --require-invite and --admin-token-env"
+            )
+        token = admin_token_from_env(admin_token_env) if admin_token_env else None
+        session_seconds = parse_duration("--session-ttl", session_ttl)
+
     import uvicorn
 
     from herdsman.evaluate.answer_sheets import read_answer_sheet
@@ -65,15 +153,22 @@ def rate_serve(
             console.print(f"added {added} items to {db}")
         if rating_db.item_count() == 0:
             raise HerdsmanError(f"{db}: no items to rate: pass answer files")
-        if host not in ("127.0.0.1", "localhost", "::1"):
-            console.print(f"note: serving on {host}: reachable from other machines")
-        console.print(f"rating app on http://{host}:{port}/ ({rating_db.item_count()} items)")
-        uvicorn.run(
-            create_app(db, raters_per_item, require_invite),
-            host=host,
-            port=port,
-            log_level="warning",
+        app = create_app(
+            db, raters_per_item, require_invite, admin_token=token, session_ttl=session_seconds
         )
+        base = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+        if not is_loopback(host):
+            console.print(f"note: serving on {host}: reachable from other machines")
+        console.print(f"rating app on {base}/ ({rating_db.item_count()} items)", soft_wrap=True)
+        admin = app.state.admin
+        console.print(
+            f"admin (results, exports): open {base}/admin/login/{admin.one_time_code()} "
+            "once in your browser (one-time link)",
+            soft_wrap=True,
+        )
+        bearer = f"${admin_token_env}" if admin_token_env else admin.token
+        console.print(f"admin token: send 'Authorization: Bearer {bearer}'", soft_wrap=True)
+        uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 @rate_app.command("invite")
@@ -85,15 +180,28 @@ def rate_invite(
     url: Annotated[
         str, typer.Option("--url", help="Base URL of the app.")
     ] = "http://127.0.0.1:8000",
+    invite_ttl: Annotated[
+        str,
+        typer.Option(
+            "--invite-ttl",
+            help="How long the links stay valid: seconds, or 30m, 48h, 7d.",
+        ),
+    ] = "7d",
 ) -> None:
-    """Print an invite link per rater (re-inviting a name replaces its old link)."""
+    """Print an invite link per rater (re-inviting a name replaces its old link).
+
+    A link logs its rater in, again and on any browser, until it expires;
+    inviting a name that logged in by name gives that rater a way back.
+    """
     from herdsman.rating.db import RatingDB
 
     with user_errors():
+        seconds = parse_duration("--invite-ttl", invite_ttl)
         rating_db = RatingDB(db)
         for name in names:
             console.print(
-                f"{name}: {url.rstrip('/')}/invite/{rating_db.invite(name)}", soft_wrap=True
+                f"{name}: {url.rstrip('/')}/invite/{rating_db.invite(name, seconds)}",
+                soft_wrap=True,
             )
 
 
