@@ -24,6 +24,8 @@ from herdsman.teachers.options import TeacherOptions
 DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful assistant. Answer the user's request accurately and concisely."
 )
+#: The answer-quality rules of the quality stage (each can be switched off).
+QUALITY_RULES = ("empty", "truncated", "repetition", "echo", "refusal", "language")
 #: The instruction filters of the generate stage (each can be switched off).
 FILTER_NAMES = ("too_short", "too_long", "unsuitable", "program", "punctuation", "non_english")
 
@@ -206,6 +208,25 @@ class EvaluationConfig(Section):
     judge: JudgeConfig = JudgeConfig()
 
 
+class QualityConfig(Section):
+    """The answer-quality gate between respond and dataset (``herdsman quality``)."""
+
+    enabled: bool = True
+    disable: list[str] = Field(default_factory=list, description="rules to switch off")
+    repetition: float = Field(0.7, gt=0, le=1, description="repeated share that fails an answer")
+    ngram: int = Field(4, ge=2, le=20, description="words per n-gram for the repetition rule")
+    echo: float = Field(0.9, gt=0, le=1, description="similarity to the instruction that fails")
+    language_confidence: float = Field(0.8, ge=0, le=1)
+    language_min_words: int = Field(4, ge=1)
+
+    @model_validator(mode="after")
+    def _known_rules(self) -> QualityConfig:
+        unknown = sorted(set(self.disable) - set(QUALITY_RULES))
+        if unknown:
+            raise ValueError(f"unknown rule '{unknown[0]}' (known: {', '.join(QUALITY_RULES)})")
+        return self
+
+
 class StoreConfig(Section):
     """The run store of the run folder (``.herdsman/store.sqlite``)."""
 
@@ -225,6 +246,7 @@ class PipelineConfig(Section):
     generate: GenerateConfig = GenerateConfig()
     teacher: TeacherConfig = TeacherConfig()
     respond: RespondConfig = RespondConfig()
+    quality: QualityConfig = QualityConfig()
     dataset: DatasetConfig = DatasetConfig()
     analyze: AnalyzeConfig = AnalyzeConfig()
     students: list[StudentConfig] = Field(default_factory=list)

@@ -90,6 +90,11 @@ class SamplingParams(BaseModel):
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     max_tokens: int = Field(512, ge=1)
     seed: int | None = None
+    #: Local and vLLM teachers: above 1 discourages tokens already generated (loops).
+    repetition_penalty: float | None = Field(None, gt=0.0, le=3.0)
+    #: OpenAI-compatible teachers (and vLLM): penalties for repeated tokens, -2 to 2.
+    frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
+    presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
 
 
 class Provenance(Record):

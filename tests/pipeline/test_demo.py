@@ -42,7 +42,9 @@ def test_quick_demo_generates_answers_and_resumes(tmp_path: Path) -> None:
     hf = datasets.load_from_disk(str(dataset / "hf"))
     train = pd.read_parquet(dataset / "train.parquet")
     assert hf["train"].num_rows == len(train) and hf["held_out"].num_rows >= 1
-    assert hf["train"].num_rows + hf["held_out"].num_rows == len(rows)
+    quality = json.loads((out / "quality" / "report.json").read_text())
+    assert quality["answers"] == len(rows)
+    assert hf["train"].num_rows + hf["held_out"].num_rows == quality["kept"]
     assert "## Composition" in (dataset / "README.md").read_text()
     for name in ("composition.png", "lengths.png", "diversity_tsne.png", "analysis.json"):
         assert (out / "analysis" / name).stat().st_size > 0

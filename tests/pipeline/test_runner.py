@@ -35,6 +35,8 @@ teacher:
   concurrency: 8
 respond:
   sampling: {{max_tokens: 64}}
+quality:
+  disable: [echo]  # the stub answers by echoing the prompt
 dataset:
   held_out: 0.2
   decontaminate:
@@ -121,6 +123,7 @@ def test_changed_input_reruns_downstream_stages_only(stub: StubServer, tmp_path:
         "topics": "up to date",
         "generate": "up to date",
         "respond": "ran",
+        "quality": "ran",
         "dataset": "ran",
         "analyze": "disabled",
         "train": "disabled",
@@ -146,7 +149,7 @@ def test_changed_input_reruns_downstream_stages_only(stub: StubServer, tmp_path:
 
 def test_one_stage_needs_its_inputs(stub: StubServer, tmp_path: Path) -> None:
     config = make_project(tmp_path, stub.url)
-    with pytest.raises(HerdsmanError, match="run stage 'respond' first"):
+    with pytest.raises(HerdsmanError, match="run stage 'quality' first"):
         run_pipeline(load_config(config), ["dataset"])
     result = run_pipeline(load_config(config), ["seeds"])
     assert statuses(result) == {"seeds": "ran"}

@@ -169,3 +169,26 @@ def test_rate_bucket_settles_estimates() -> None:
         return time.monotonic() - started
 
     assert asyncio.run(scenario()) < 0.1
+
+
+def test_penalties_reach_the_request_and_the_call_key() -> None:
+    from herdsman.records import SamplingParams
+    from herdsman.store.run_store import call_key
+    from herdsman.teachers.base import ChatRequest
+    from herdsman.teachers.vllm_offline import sampling_kwargs
+
+    messages = ({"role": "user", "content": "Write a poem."},)
+    plain = SamplingParams(temperature=0.0, max_tokens=32)
+    penalised = SamplingParams(
+        temperature=0.0, max_tokens=32, frequency_penalty=0.5, presence_penalty=0.2,
+        repetition_penalty=1.2,
+    )  # fmt: skip
+    teacher = OpenAITeacher("m", None)
+    body = teacher.payload(ChatRequest("k", messages, penalised))
+    assert body["frequency_penalty"] == 0.5 and body["presence_penalty"] == 0.2
+    assert "frequency_penalty" not in teacher.payload(ChatRequest("k", messages, plain))
+    assert sampling_kwargs(ChatRequest("k", messages, penalised))["repetition_penalty"] == 1.2
+    keys = {
+        call_key("openai", "m", messages, s.model_dump(), endpoint="e") for s in (plain, penalised)
+    }
+    assert len(keys) == 2

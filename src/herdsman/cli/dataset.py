@@ -1,9 +1,9 @@
-"""Commands on a built dataset: ``analyze``."""
+"""Commands on the teacher's answers and the built dataset: ``quality`` and ``analyze``."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -12,9 +12,69 @@ from herdsman.cli.app import (
     user_errors,
 )
 from herdsman.console import console
+from herdsman.errors import HerdsmanError
 
-if TYPE_CHECKING:
-    pass
+
+@app.command()
+def quality(
+    in_path: Annotated[
+        Path,
+        typer.Argument(metavar="IN.jsonl", help="LaMini records (output of herdsman respond)."),
+    ],
+    out: Annotated[Path, typer.Option("-o", "--out", help="The answers that pass.")],
+    removed: Annotated[
+        Path | None,
+        typer.Option(
+            "--removed", help="Removed answers with their rule (default: OUT.removed.jsonl)."
+        ),
+    ] = None,
+    no_rule: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--no-rule",
+            help="Switch a rule off: empty, truncated, repetition, echo, refusal, language.",
+        ),
+    ] = None,
+    repetition: Annotated[
+        float, typer.Option("--repetition", min=0.01, max=1.0, help="Repeated share that fails.")
+    ] = 0.7,
+    ngram: Annotated[int, typer.Option("--ngram", min=2, max=20, help="Words per n-gram.")] = 4,
+    echo: Annotated[
+        float,
+        typer.Option("--echo", min=0.01, max=1.0, help="Similarity to the instruction that fails."),
+    ] = 0.9,
+) -> None:
+    """Drop answers a student should not learn from: empty, cut by max_tokens, looping,
+    echoing the instruction, refusing, or in another language than the instruction.
+
+    Examples:
+
+      herdsman quality lamini.jsonl -o clean.jsonl
+
+      herdsman quality lamini.jsonl -o clean.jsonl --no-rule language --repetition 0.8
+    """
+    from pydantic import ValidationError
+
+    from herdsman.config import QualityConfig
+    from herdsman.dataset.quality import gate, settings_from
+
+    with user_errors():
+        try:
+            config = QualityConfig(
+                disable=no_rule or [], repetition=repetition, ngram=ngram, echo=echo
+            )
+        except ValidationError as exc:
+            raise HerdsmanError(
+                f"--no-rule: {exc.errors()[0]['msg'].removeprefix('Value error, ')}"
+            ) from None
+        if not in_path.is_file():
+            raise HerdsmanError(f"{in_path}: no such file")
+        removed_path = removed or out.with_name(out.name + ".removed.jsonl")
+        report = gate(in_path, out, removed_path, settings_from(config))
+        gone = ", ".join(f"{rule}: {n}" for rule, n in report.removed.most_common()) or "none"
+        console.print(f"kept {report.kept} of {report.answers} answers -> {out} (removed: {gone})")
+        if report.removed:
+            console.print(f"removed answers and their rule: {removed_path}")
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from herdsman.dataset.build import SPLITS, DatasetReport
 
@@ -37,6 +38,8 @@ class CardInfo:
     system_prompt: str = ""
     sampling: str = ""
     ngram: int = 13
+    #: The quality gate's counts (``{"answers", "kept", "removed": {rule: n}}``), if it ran.
+    quality: dict[str, Any] | None = None
 
 
 def _size_category(n: int) -> str:
@@ -97,6 +100,21 @@ def render_card(report: DatasetReport, info: CardInfo) -> str:
     lines.append(f"- prompt template: `{info.template_version}` (the LaMini-LM paper's)")
     if info.example_prompt:
         lines += ["", "An example-guided generation prompt:", "", "```", info.example_prompt, "```"]
+    if info.quality:
+        q = info.quality
+        removed = q.get("removed") or {}
+        lines += [
+            "",
+            "## Answer quality",
+            "",
+            f"{q.get('kept', 0)} of {q.get('answers', 0)} teacher answers passed the quality gate; "
+            "removed answers are listed with their rule in `removed.jsonl` of the run's "
+            "`quality/` folder.",
+            "",
+        ]
+        lines += [f"- {rule}: {n} removed" for rule, n in sorted(removed.items())] or [
+            "- no answer removed"
+        ]
     lines += [
         "",
         "## Cleaning",

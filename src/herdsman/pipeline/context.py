@@ -25,6 +25,9 @@ SEEDS = "seeds.jsonl"
 TOPICS = "topics.txt"
 INSTRUCTIONS = "instructions.jsonl"
 RESPONSES = "responses.jsonl"
+#: The answers that passed the quality gate, and its folder (removed.jsonl, report.json).
+ANSWERS = "answers.jsonl"
+QUALITY = "quality"
 DATASET = "dataset"
 ANALYSIS = "analysis"
 #: The run store, relative to the run folder.

@@ -31,9 +31,15 @@ QUICK = {
     "generate": {
         "strategies": {"example": 4, "topic": 4},
         "max_calls": 8,
-        "sampling": {"temperature": 0.7, "top_p": 0.95, "max_tokens": 160, "seed": 7},
+        "sampling": {
+            "temperature": 0.7,
+            "top_p": 0.95,
+            "max_tokens": 160,
+            "seed": 7,
+            "repetition_penalty": 1.2,
+        },
     },
-    "respond": {"sampling": {"temperature": 0.0, "max_tokens": 64}},
+    "respond": {"sampling": {"temperature": 0.0, "max_tokens": 64, "repetition_penalty": 1.2}},
     # A short evaluation: 6 items per offline task, short answers, 4 judged items.
     "evaluation": {"limit": 6, "max_new_tokens": 32, "judge": {"max_items": 4}},
     # Two cheap students (the full demo adds Gemma-3-270M, ~2.5 min to convert once).

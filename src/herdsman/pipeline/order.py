@@ -21,6 +21,7 @@ STAGE_NAMES: tuple[str, ...] = (
     "topics",
     "generate",
     "respond",
+    "quality",
     "dataset",
     "analyze",
     "train",

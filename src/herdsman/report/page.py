@@ -56,7 +56,8 @@ def _dataset(data: ReportData) -> None:
             "no dataset yet: run the dataset stage (herdsman run CONFIG --stage dataset)"
         )
         return
-    data.sections["dataset"] = stats
+    quality = _json(data.run_dir / "quality" / "report.json")
+    data.sections["dataset"] = {**stats, "quality": quality if isinstance(quality, dict) else None}
     analysis = data.run_dir / "analysis"
     found = _json(analysis / "analysis.json")
     if found is None:

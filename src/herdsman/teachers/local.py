@@ -152,6 +152,8 @@ class LocalTeacher(Teacher):
                 torch.manual_seed(sampling.seed)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if sampling.repetition_penalty is not None:
+            kwargs["repetition_penalty"] = sampling.repetition_penalty
         try:
             with torch.inference_mode():
                 out = lm.generate(**enc, **kwargs)

@@ -159,6 +159,10 @@ class OpenAITeacher(Teacher):
         }
         if s.seed is not None:
             body["seed"] = s.seed
+        for name in ("frequency_penalty", "presence_penalty"):
+            value = getattr(s, name)
+            if value is not None:
+                body[name] = value
         return body
 
     def run(self, requests: Iterable[ChatRequest], sink: ResultSink) -> None:

@@ -35,6 +35,10 @@ def sampling_kwargs(request: ChatRequest) -> dict[str, Any]:
     }
     if s.seed is not None:
         kwargs["seed"] = s.seed
+    for name in ("repetition_penalty", "frequency_penalty", "presence_penalty"):
+        value = getattr(s, name)
+        if value is not None:
+            kwargs[name] = value
     return kwargs
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from herdsman.io.jsonl import iter_json_objects
 from herdsman.pipeline.context import (
     BUILTIN_EVAL_DIR,
     DATASET,
-    RESPONSES,
+    QUALITY,
     SEEDS,
     Context,
     Stage,
@@ -24,6 +25,7 @@ from herdsman.pipeline.stages.generate import (
     read_seed_file,
     strategies,
 )
+from herdsman.pipeline.stages.quality import dataset_input
 
 
 def eval_files(ctx: Context) -> list[Path]:
@@ -37,7 +39,7 @@ def eval_files(ctx: Context) -> list[Path]:
 
 
 def _dataset_inputs(ctx: Context) -> dict[str, Path]:
-    inputs = {"responses": ctx.path(RESPONSES), "seeds": ctx.path(SEEDS)}
+    inputs = {"answers": dataset_input(ctx), "seeds": ctx.path(SEEDS)}
     inputs.update({f"eval[{i}]": p for i, p in enumerate(eval_files(ctx))})
     return inputs
 
@@ -75,7 +77,16 @@ def _card_info(ctx: Context) -> Any:
         system_prompt=cfg.respond.system_prompt,
         sampling=str(cfg.respond.sampling.model_dump(exclude_none=True)),
         ngram=cfg.dataset.decontaminate.n,
+        quality=_quality_counts(ctx),
     )
+
+
+def _quality_counts(ctx: Context) -> dict[str, Any] | None:
+    path = ctx.path(QUALITY) / "report.json"
+    if not ctx.config.quality.enabled or not path.is_file():
+        return None
+    found: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return found
 
 
 def _run_dataset(ctx: Context) -> dict[str, Any]:
@@ -93,7 +104,7 @@ def _run_dataset(ctx: Context) -> dict[str, Any]:
             )
     info = _card_info(ctx)
     report = build_dataset(
-        ctx.path(RESPONSES),
+        dataset_input(ctx),
         ctx.path(DATASET),
         cfg,
         eval_files(ctx),
