@@ -192,6 +192,9 @@ class JudgeConfig(Section):
     max_items: int = Field(20, ge=1)
     pairwise: bool = False
     retries: int = Field(1, ge=0, le=5)
+    constrained: bool = Field(
+        True, description="grade by the grade letters' probabilities where the teacher gives them"
+    )
 
 
 class EvaluationConfig(Section):

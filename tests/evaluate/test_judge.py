@@ -158,3 +158,47 @@ def test_judge_cli_bad_answer_file(tmp_path: Path) -> None:
     result = run_cli("judge", str(bad), "-o", str(tmp_path / "j.json"))
     assert_one_line_error(result, f"{bad}:2", "answer")
     assert not (tmp_path / "j.json").exists()
+
+
+def test_a_local_judge_always_grades_by_constrained_choice(tmp_path: Path) -> None:
+    from herdsman.teachers.local import LocalTeacher
+    from tests.helpers.tiny_models import tiny_causal
+
+    files = sorted(require_data("self_instruct", "predictions").glob("*_predictions.jsonl"))
+    full = read_answer_sheet(files)
+    items = full.items[:4]
+    sheet = AnswerSheet(items, {i.id: full.answers[i.id] for i in items}, full.models)
+    # A random 2-layer model: its free text is never a grade, its first token always is one.
+    judge = LocalTeacher(str(tiny_causal(tmp_path / "judge", initializer_range=0.2)), batch_size=4)
+    with RunStore(tmp_path / "store.sqlite") as store:
+        free = grade_answers(sheet, judge, store, retries=0, constrained=False)
+        chosen = grade_answers(sheet, judge, store, retries=0)
+    assert all(j.status == "unparsed" for j in free.judgements)
+    assert len(chosen.judgements) == 12 and all(j.status == "graded" for j in chosen.judgements)
+    for j in chosen.judgements:
+        assert j.distribution is not None and set(j.distribution) == {"A", "B", "C", "D"}
+        assert sum(j.distribution.values()) == pytest.approx(1.0)
+        assert j.grade == max(j.distribution, key=j.distribution.__getitem__)
+        points = {"A": 4, "B": 3, "C": 2, "D": 1}
+        assert j.expected == pytest.approx(sum(points[g] * p for g, p in j.distribution.items()))
+    assert chosen.as_dict()["bias"]["unparsed"] == 0
+
+
+def test_openai_logprobs_grade_and_a_server_without_them_falls_back(
+    stub: StubServer, tmp_path: Path
+) -> None:
+    files = sorted(require_data("self_instruct", "predictions").glob("*_predictions.jsonl"))
+    full = read_answer_sheet(files)
+    items = full.items[:3]
+    sheet = AnswerSheet(items, {i.id: full.answers[i.id] for i in items}, full.models)
+    with RunStore(tmp_path / "store.sqlite") as store:
+        with_logprobs = grade_answers(sheet, _teacher(stub), store, retries=0)
+        stub.state.logprobs = False
+        with RunStore(tmp_path / "other.sqlite") as fresh:
+            without = grade_answers(sheet, _teacher(stub), fresh, retries=0)
+    for j in with_logprobs.judgements:
+        expected = stub_grade(sheet.answers[j.item][j.model])
+        assert j.grade == expected and j.distribution is not None
+        assert j.distribution[expected] == pytest.approx(0.7)
+    for j in without.judgements:  # free text, parsed strictly: the same grades
+        assert j.grade == stub_grade(sheet.answers[j.item][j.model]) and j.distribution is None

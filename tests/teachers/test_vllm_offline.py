@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import math
 from types import SimpleNamespace
 
 import pytest
@@ -57,3 +59,33 @@ def test_factory_builds_it_and_keys_use_the_model_name() -> None:
 def test_without_the_extra_the_message_says_what_to_install() -> None:
     with pytest.raises(TeacherFatalError, match=r"pip install 'herdsman\[vllm\]'"):
         VLLMTeacher(None).load()
+
+
+def test_choice_requests_read_the_first_tokens_logprobs() -> None:
+    from types import SimpleNamespace
+
+    from herdsman.records import SamplingParams
+    from herdsman.teachers.base import CHOICE, ChatRequest
+    from herdsman.teachers.vllm_offline import choice_from_output, sampling_kwargs
+
+    request = ChatRequest(
+        "k", ({"role": "user", "content": "Grade:"},), SamplingParams(max_tokens=48),
+        choices=("A", "B", "C", "D"),
+    )  # fmt: skip
+    kwargs = sampling_kwargs(request)
+    assert kwargs["max_tokens"] == 1 and kwargs["logprobs"] >= 4 and kwargs["temperature"] == 0
+    step = {
+        1: SimpleNamespace(decoded_token="B", logprob=math.log(0.6)),
+        2: SimpleNamespace(decoded_token=" A", logprob=math.log(0.2)),
+        3: SimpleNamespace(decoded_token="The", logprob=math.log(0.2)),
+    }
+    output = SimpleNamespace(
+        outputs=[SimpleNamespace(logprobs=[step], text="B", token_ids=[1])], prompt_token_ids=[5, 6]
+    )
+    done = choice_from_output(output, request.choices or ())
+    assert done is not None and done.finish_reason == CHOICE
+    assert json.loads(done.text or "{}") == pytest.approx(
+        {"A": 0.25, "B": 0.75, "C": 0.0, "D": 0.0}
+    )
+    nothing = SimpleNamespace(outputs=[SimpleNamespace(logprobs=[{3: step[3]}])])
+    assert choice_from_output(nothing, ("A", "B")) is None  # no grade among them: free text

@@ -111,6 +111,14 @@ def judge(
         int,
         typer.Option("--retries", min=0, max=5, help="Re-asks for a reply that is not a grade."),
     ] = 1,
+    free_text: Annotated[
+        bool,
+        typer.Option(
+            "--free-text",
+            help="Parse free-text grades only (default: the grade letters' probabilities "
+            "where the teacher gives them).",
+        ),
+    ] = False,
     store: StoreOpt = None,
     durability: DurabilityOpt = "normal",
     *,
@@ -118,8 +126,11 @@ def judge(
 ) -> None:
     """Grade answers with the paper's A-D rubric using a teacher model as judge.
 
-    Replies are parsed strictly (a reply must start with the grade); an
-    unparsable reply is asked once more, then recorded as unparsed. With
+    Where the teacher can (local and vLLM teachers; OpenAI-compatible servers
+    that return logprobs), the grade is a constrained choice: the probability
+    of each grade letter, so every answer is graded. Otherwise replies are
+    parsed strictly (a reply must start with the grade); an unparsable reply is
+    asked once more, then recorded as unparsed. With
     --pairwise every pair is judged in both orders; disagreement is a tie.
     Judgements are cached in the run store.
 
@@ -152,7 +163,12 @@ def judge(
             ):
                 bar.update(task, total=len(sheet.items) * per_item)
                 report = grade_answers(
-                    sheet, built, run_store, retries, on_progress=lambda: bar.advance(task)
+                    sheet,
+                    built,
+                    run_store,
+                    retries,
+                    on_progress=lambda: bar.advance(task),
+                    constrained=not free_text,
                 )
                 if pairwise:
                     compare_pairs(

@@ -2,10 +2,17 @@
 
 Every judge call goes through the run store (:func:`herdsman.store.calls.execute`),
 so judgements are cached: re-running costs nothing, a crash loses only the
-calls in flight. Replies are parsed strictly: a grade is a reply that *starts*
-with one letter A-D (optionally ``Grade:`` and brackets); anything else is
-asked again once with a reminder (a different prompt, hence a different call),
-and then recorded as ``unparsed``: never guessed from the text.
+calls in flight.
+
+Grades are a constrained choice wherever the teacher can give one: local and
+vLLM teachers (and OpenAI-compatible servers that return ``logprobs``) report
+the probability of each grade letter as the first token of the reply, so every
+answer is graded, with its distribution and expected grade recorded (a small
+teacher that rambles in free text still grades). Where only free text comes
+back, replies are parsed strictly: a grade is a reply that *starts* with one
+letter A-D (optionally ``Grade:`` and brackets); anything else is asked again
+once with a reminder (a different prompt, hence a different call), and then
+recorded as ``unparsed``: never guessed from the text.
 
 Pairwise mode asks for both orders (A first, then B first); when the two
 verdicts disagree the pair is a tie. Bias statistics: how often the first
@@ -16,6 +23,7 @@ wins, and how grades correlate with answer length.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -27,7 +35,7 @@ from herdsman.evaluate.rubric import GRADES, POINTS, RUBRIC
 from herdsman.records import SamplingParams
 from herdsman.store.calls import CallStats, execute
 from herdsman.store.run_store import RunStore, call_key
-from herdsman.teachers.base import ChatRequest, Teacher
+from herdsman.teachers.base import CHOICE, ChatRequest, Teacher
 
 GRADE_PROMPT = """\
 {rubric}
@@ -100,7 +108,12 @@ def parse_preference(reply: str) -> Literal["1", "2", "tie"] | None:
 
 @dataclass
 class Judgement:
-    """One graded answer."""
+    """One graded answer.
+
+    ``distribution`` is the judge's probability of each grade (constrained
+    choice; ``None`` for a free-text grade) and ``expected`` the expected
+    points (A = 4 ... D = 1) under it, or the grade's points.
+    """
 
     item: str
     model: str
@@ -109,6 +122,8 @@ class Judgement:
     reply: str | None
     attempts: int
     answer_words: int
+    distribution: dict[str, float] | None = None
+    expected: float | None = None
 
 
 @dataclass
@@ -169,28 +184,42 @@ class _Asker:
         self.teacher, self.store, self.stats, self.on_progress = teacher, store, stats, on_progress
         self.sampling = JUDGE_SAMPLING.model_dump()
 
-    def request(self, messages: tuple[dict[str, str], ...]) -> ChatRequest:
+    def request(
+        self, messages: tuple[dict[str, str], ...], choices: tuple[str, ...] | None = None
+    ) -> ChatRequest:
+        extra: dict[str, Any] = {"judge": 1}
+        if choices:
+            extra["choices"] = "".join(choices)
         key = call_key(
             self.teacher.backend,
             self.teacher.model,
             messages,
             self.sampling,
-            {"judge": 1},
+            extra,
             endpoint=self.teacher.endpoint,
         )
-        return ChatRequest(key=key, messages=messages, sampling=JUDGE_SAMPLING)
+        return ChatRequest(key=key, messages=messages, sampling=JUDGE_SAMPLING, choices=choices)
 
     def ask(
-        self, prompts: list[str], parse: Callable[[str], Any], allowed: str, retries: int
+        self,
+        prompts: list[str],
+        parse: Callable[[str], Any],
+        allowed: str,
+        retries: int,
+        choices: tuple[str, ...] | None = None,
     ) -> list[tuple[Any, str | None, int, bool]]:
-        """For each prompt: (parsed or None, last reply, attempts, call failed)."""
+        """For each prompt: (parsed or None, last reply, attempts, call failed).
+
+        With ``choices``, a teacher that gives a distribution over them answers
+        with it: parsed is then ``(the likeliest choice, the distribution)``.
+        """
         conversations: list[tuple[dict[str, str], ...]] = [
             ({"role": "user", "content": p},) for p in prompts
         ]
         outcome: list[tuple[Any, str | None, int, bool]] = [(None, None, 0, False)] * len(prompts)
         todo = list(range(len(prompts)))
         for attempt in range(retries + 1):
-            requests = [self.request(conversations[i]) for i in todo]
+            requests = [self.request(conversations[i], choices) for i in todo]
             run = execute(self.teacher, self.store, requests, "judge", self.on_progress)
             _merge(self.stats, run)
             results = self.store.get_many([r.key for r in requests])
@@ -200,7 +229,14 @@ class _Asker:
                 if result is None or not result.ok or result.text is None:
                     outcome[index] = (None, None, attempt + 1, True)
                     continue
+                if result.finish_reason == CHOICE:
+                    distribution = {k: float(v) for k, v in json.loads(result.text).items()}
+                    best = max(distribution, key=lambda c: distribution[c])
+                    outcome[index] = ((best, distribution), None, attempt + 1, False)
+                    continue
                 parsed = parse(result.text)
+                if parsed is not None and choices:
+                    parsed = (parsed, None)
                 outcome[index] = (parsed, result.text, attempt + 1, False)
                 if parsed is None:
                     conversations[index] = (
@@ -228,8 +264,19 @@ def grade_answers(
     store: RunStore,
     retries: int = 1,
     on_progress: Callable[[], None] | None = None,
+    constrained: bool = True,
 ) -> JudgeReport:
-    """Grade every answer in the sheet with the A-D rubric."""
+    """Grade every answer in the sheet with the A-D rubric.
+
+    Args:
+        sheet: The answers, by item and model.
+        teacher: The judge.
+        store: The run store (judgements are cached there).
+        retries: Reminders for a free-text reply that is not a grade.
+        on_progress: Called once per judge call.
+        constrained: Ask for the grade letters' probabilities where the teacher
+            can give them (off: free text only, strictly parsed).
+    """
     report = JudgeReport()
     asker = _Asker(teacher, store, report.stats, on_progress)
     jobs = [(item, model) for item in sheet.items for model in sheet.answers[item.id]]
@@ -239,12 +286,19 @@ def grade_answers(
         )
         for item, model in jobs
     ]
-    for (item, model), (grade, reply, attempts, failed) in zip(
-        jobs, asker.ask(prompts, parse_grade, "A, B, C or D", retries), strict=True
-    ):
+    choices = GRADES if constrained else None
+    answers = asker.ask(prompts, parse_grade, "A, B, C or D", retries, choices=choices)
+    for (item, model), (parsed, reply, attempts, failed) in zip(jobs, answers, strict=True):
+        grade, distribution = (
+            (parsed if constrained else (parsed, None)) if parsed else (None, None)
+        )
         status: Literal["graded", "unparsed", "failed"] = (
             "failed" if failed else ("graded" if grade else "unparsed")
         )
+        if distribution:
+            expected: float | None = sum(POINTS[g] * p for g, p in distribution.items())
+        else:
+            expected = float(POINTS[grade]) if grade else None
         report.judgements.append(
             Judgement(
                 item.id,
@@ -254,6 +308,8 @@ def grade_answers(
                 reply,
                 attempts,
                 _words(sheet.answers[item.id][model]),
+                distribution,
+                expected,
             )
         )
     return report
@@ -326,7 +382,8 @@ def bias_statistics(report: JudgeReport) -> dict[str, Any]:
       the share that picked the one shown first (0.5 = no position bias);
     - ``order_agreement``: of pairs with both orders parsed, the share where both agree;
     - ``longer_wins_rate``: of decided pairs with a longer answer, the share the longer won;
-    - ``grade_length_spearman``: rank correlation of grade points (A=4..D=1) and answer words;
+    - ``grade_length_spearman``: rank correlation of grade points (A=4..D=1; the expected
+      points under a constrained choice) and answer words;
     - ``mean_words_by_grade``: mean answer length per grade.
     """
     picks = [v for p in report.pairs for v in (p.a_first, p.b_first) if v in ("1", "2")]
@@ -351,7 +408,8 @@ def bias_statistics(report: JudgeReport) -> dict[str, Any]:
             sum(p.winner == p.longer for p in decided) / len(decided) if decided else None
         ),
         "grade_length_spearman": _spearman(
-            [POINTS[j.grade or "D"] for j in graded], [j.answer_words for j in graded]
+            [j.expected if j.expected is not None else POINTS[j.grade or "D"] for j in graded],
+            [j.answer_words for j in graded],
         ),
         "mean_words_by_grade": {g: sum(v) / len(v) for g, v in sorted(words_by_grade.items())},
     }

@@ -23,15 +23,33 @@ class ChatRequest:
         key: The run-store key (see :func:`herdsman.store.run_store.call_key`).
         messages: ``[{"role": ..., "content": ...}, ...]``.
         sampling: Sampling parameters.
+        choices: For a constrained choice (the judge's grades): the answer is
+            the teacher's probability of each choice as the first token of its
+            reply, as JSON in :attr:`Completion.text` with ``finish_reason``
+            :data:`CHOICE`. A backend that cannot tell (an API without
+            ``logprobs``) answers in free text instead.
     """
 
     key: str
     messages: tuple[dict[str, str], ...]
     sampling: SamplingParams
+    choices: tuple[str, ...] | None = None
 
     def prompt_chars(self) -> int:
         """Characters in all messages (for token estimates)."""
         return sum(len(m["content"]) for m in self.messages)
+
+
+#: ``finish_reason`` of a constrained-choice answer (its text is the JSON distribution).
+CHOICE = "choice"
+
+
+def choice_distribution(probabilities: dict[str, float]) -> dict[str, float]:
+    """Choice probabilities renormalised to sum to 1 (uniform when the model put no mass on them)."""
+    total = sum(probabilities.values())
+    if total <= 0:
+        return dict.fromkeys(probabilities, 1 / len(probabilities))
+    return {c: p / total for c, p in probabilities.items()}
 
 
 @dataclass

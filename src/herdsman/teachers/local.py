@@ -11,6 +11,7 @@ are handed to the sink and flushed before the next batch starts.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,14 @@ from typing import Any
 from herdsman.embedded import EMBEDDED_MODELS, converted_folder
 from herdsman.errors import TeacherFatalError
 from herdsman.records import SamplingParams
-from herdsman.teachers.base import ChatRequest, Completion, ResultSink, Teacher
+from herdsman.teachers.base import (
+    CHOICE,
+    ChatRequest,
+    Completion,
+    ResultSink,
+    Teacher,
+    choice_distribution,
+)
 from herdsman.teachers.identity import folder_identity
 
 WINDOW_BATCHES = 8  # prompts sorted by length within batch_size * WINDOW_BATCHES
@@ -114,16 +122,17 @@ class LocalTeacher(Teacher):
             if not window:
                 return
             for batch in self._batches(window):
-                for request, completion in zip(batch, self.generate(batch), strict=True):
+                answer = self.choose if batch[0].choices else self.generate
+                for request, completion in zip(batch, answer(batch), strict=True):
                     sink.put(request, completion)
                 sink.flush()
 
     def _batches(self, window: list[ChatRequest]) -> Iterator[list[ChatRequest]]:
         rendered = {id(r): self.render(r) for r in window}
         lengths = {id(r): len(self._tokenizer(rendered[id(r)]).input_ids) for r in window}
-        by_sampling: dict[SamplingParams, list[ChatRequest]] = {}
+        by_sampling: dict[tuple[SamplingParams, tuple[str, ...] | None], list[ChatRequest]] = {}
         for request in window:
-            by_sampling.setdefault(request.sampling, []).append(request)
+            by_sampling.setdefault((request.sampling, request.choices), []).append(request)
         for group in by_sampling.values():
             group.sort(key=lambda r: lengths[id(r)])
             for start in range(0, len(group), self.batch_size):
@@ -185,6 +194,50 @@ class LocalTeacher(Teacher):
                 )
             )
         return results
+
+    def choose(self, batch: list[ChatRequest]) -> list[Completion]:
+        """The probability of each choice as the first token of the reply (one forward pass)."""
+        import torch
+
+        self.load()
+        tok, lm = self._tokenizer, self._lm
+        choices = batch[0].choices or ()
+        ids = {c: sorted(_choice_tokens(tok, c)) for c in choices}
+        texts = [self.render(r) for r in batch]
+        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(
+            self._device
+        )
+        try:
+            with torch.inference_mode():
+                logits = lm(**enc).logits[:, -1, :].float()  # left padding: the last is the next
+        except torch.cuda.OutOfMemoryError:
+            raise TeacherFatalError(
+                f"out of GPU memory with batch size {len(batch)}: lower --batch-size"
+            ) from None
+        probs = torch.softmax(logits, dim=-1)
+        counts = enc.attention_mask.sum(dim=1).tolist()
+        results = []
+        for row, n_prompt in zip(probs, counts, strict=True):
+            raw = {c: float(row[ids[c]].sum()) for c in choices}
+            results.append(
+                Completion(
+                    text=json.dumps(choice_distribution(raw)),
+                    finish_reason=CHOICE,
+                    prompt_tokens=int(n_prompt),
+                    completion_tokens=1,
+                )
+            )
+        return results
+
+
+def _choice_tokens(tok: Any, choice: str) -> set[int]:
+    """The ids a reply starting with ``choice`` can begin with (with and without a space)."""
+    ids = set()
+    for text in (choice, " " + choice):
+        encoded = tok.encode(text, add_special_tokens=False)
+        if encoded:
+            ids.add(encoded[0])
+    return ids
 
 
 def _eos_ids(lm: Any, tok: Any) -> list[int]:

@@ -267,7 +267,9 @@ class OpenAIBatchTeacher(Teacher):
         raw = content if isinstance(content, bytes) else orjson.dumps(content)
         return [orjson.loads(line) for line in raw.splitlines() if line.strip()]
 
-    def completion(self, line: dict[str, Any]) -> Completion:
+    def completion(
+        self, line: dict[str, Any], choices: tuple[str, ...] | None = None
+    ) -> Completion:
         """One output or error line as a completion (cost at the batch price)."""
         response = line.get("response") or {}
         error = line.get("error")
@@ -279,7 +281,7 @@ class OpenAIBatchTeacher(Teacher):
                 detail = detail or body_error.get("message")
             return Completion(error=f"batch: HTTP {status}: {detail or 'failed'}")
         try:
-            done = parse_chat_response(orjson.dumps(response.get("body")))
+            done = parse_chat_response(orjson.dumps(response.get("body")), choices)
         except _Retry as exc:
             return Completion(error=f"batch: {exc}")
         cost = self.prices.cost(self.model, done.prompt_tokens, done.completion_tokens)
@@ -301,7 +303,7 @@ class OpenAIBatchTeacher(Teacher):
                 key = line.get("custom_id")
                 if key in requests and key not in answered:
                     answered.add(key)
-                    sink.put(requests[key], self.completion(line))
+                    sink.put(requests[key], self.completion(line, requests[key].choices))
             sink.flush()
         reason = f"batch {batch_id} {state.get('status')} without an answer for it"
         for key, request in requests.items():

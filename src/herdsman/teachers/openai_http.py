@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
+import math
 import random
 import time
 from collections.abc import Iterable, Iterator
@@ -30,7 +32,14 @@ import aiohttp
 import orjson
 
 from herdsman.errors import TeacherFatalError
-from herdsman.teachers.base import ChatRequest, Completion, ResultSink, Teacher
+from herdsman.teachers.base import (
+    CHOICE,
+    ChatRequest,
+    Completion,
+    ResultSink,
+    Teacher,
+    choice_distribution,
+)
 from herdsman.teachers.identity import endpoint_identity
 from herdsman.teachers.pricing import PriceTable
 from herdsman.teachers.ratelimit import RateBucket
@@ -83,8 +92,31 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def parse_chat_response(body: bytes) -> Completion:
+def _choice_logprobs(choice: dict[str, Any], choices: tuple[str, ...]) -> dict[str, float] | None:
+    """The first token's probability of each choice, from ``top_logprobs`` (``None``: absent)."""
+    logprobs = choice.get("logprobs")
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    if not isinstance(content, list) or not content or not isinstance(content[0], dict):
+        return None
+    top = content[0].get("top_logprobs")
+    if not isinstance(top, list) or not top:
+        return None
+    found = dict.fromkeys(choices, 0.0)
+    for entry in top:
+        if not isinstance(entry, dict) or not isinstance(entry.get("logprob"), int | float):
+            continue
+        token = str(entry.get("token", "")).strip().strip("*([").strip()
+        if token in found:
+            found[token] += math.exp(entry["logprob"])
+    return found if any(found.values()) else None
+
+
+def parse_chat_response(body: bytes, options: tuple[str, ...] | None = None) -> Completion:
     """Map a chat-completions response body onto a :class:`Completion`.
+
+    With ``options`` (a constrained-choice request's choices), the first token's
+    ``top_logprobs`` become the answer when the server returned them; a server
+    without ``logprobs`` leaves the free-text reply for strict parsing.
 
     Raises:
         _Retry: The body is not JSON, or has no usable choice.
@@ -106,6 +138,14 @@ def parse_chat_response(body: bytes) -> Completion:
         raise _Retry(f"empty answer in response (finish_reason={finish})")
     raw_usage = data.get("usage")
     usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
+    distribution = _choice_logprobs(choice, options) if options else None
+    if distribution is not None:
+        return Completion(
+            text=json.dumps(choice_distribution(distribution)),
+            finish_reason=CHOICE,
+            prompt_tokens=_int_or_none(usage.get("prompt_tokens")),
+            completion_tokens=_int_or_none(usage.get("completion_tokens")),
+        )
     return Completion(
         text=text,
         finish_reason=str(finish) if finish is not None else None,
@@ -159,6 +199,8 @@ class OpenAITeacher(Teacher):
         }
         if s.seed is not None:
             body["seed"] = s.seed
+        if request.choices:  # the first token's distribution; text as a fallback
+            body.update(logprobs=True, top_logprobs=20, temperature=0.0)
         for name in ("frequency_penalty", "presence_penalty"):
             value = getattr(s, name)
             if value is not None:
@@ -213,7 +255,7 @@ class OpenAITeacher(Teacher):
                 await rpm.acquire(1)
             taken = await tpm.acquire(estimate) if tpm else 0.0
             try:
-                completion = await self._attempt(session, body)
+                completion = await self._attempt(session, body, request.choices)
             except _Retry as exc:
                 last_reason = exc.reason
                 if tpm:
@@ -241,7 +283,9 @@ class OpenAITeacher(Teacher):
             error=f"{last_reason} (after {s.max_retries + 1} attempts)", attempts=s.max_retries + 1
         )
 
-    async def _attempt(self, session: aiohttp.ClientSession, body: bytes) -> Completion:
+    async def _attempt(
+        self, session: aiohttp.ClientSession, body: bytes, choices: tuple[str, ...] | None = None
+    ) -> Completion:
         try:
             async with session.post(self.url, data=body) as response:
                 payload = await response.read()
@@ -252,7 +296,7 @@ class OpenAITeacher(Teacher):
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _Retry(f"request failed ({type(exc).__name__})") from None
         if status == 200:
-            return parse_chat_response(payload)
+            return parse_chat_response(payload, choices)
         detail = _error_detail(payload)
         if status in FATAL_STATUSES:
             what = FATAL_STATUSES[status]

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import re
 import threading
 from collections import Counter
@@ -163,6 +164,8 @@ class StubState:
         self.api_key = api_key
         self.refuse_generation = refuse_generation
         self.echo_prefix = "echo: "
+        #: Answer ``logprobs`` requests with ``top_logprobs`` (off: as a server without them).
+        self.logprobs = True
         self.requests = 0
         self.by_content: Counter[str] = Counter()
         self.files: dict[str, bytes] = {}
@@ -216,6 +219,13 @@ def reply_to(state: StubState, body: dict[str, Any]) -> tuple[int, Any, dict[str
         or grade_reply(user)
         or echo_answer(user, state.echo_prefix)
     )
+    logprobs = None
+    graded = _GRADE_PROMPT.search(user)
+    if body.get("logprobs") and state.logprobs and graded and not _scripted(messages):
+        # The stub judge is sure of its grade and spreads a little on the others.
+        grade = stub_grade(graded.group(1))
+        top = [{"token": g, "logprob": math.log(0.7 if g == grade else 0.1)} for g in "ABCD"]
+        logprobs = {"content": [{"token": grade, "logprob": math.log(0.7), "top_logprobs": top}]}
     completion = {
         "id": f"chatcmpl-{state.requests}",
         "object": "chat.completion",
@@ -225,6 +235,7 @@ def reply_to(state: StubState, body: dict[str, Any]) -> tuple[int, Any, dict[str
                 "index": 0,
                 "message": {"role": "assistant", "content": answer},
                 "finish_reason": finish,
+                "logprobs": logprobs,
             }
         ],
         "usage": {

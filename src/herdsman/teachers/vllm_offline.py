@@ -16,11 +16,20 @@ http://HOST:8000/v1`` (see the README).
 from __future__ import annotations
 
 import itertools
+import json
+import math
 from collections.abc import Iterable
 from typing import Any
 
 from herdsman.errors import TeacherFatalError
-from herdsman.teachers.base import ChatRequest, Completion, ResultSink, Teacher
+from herdsman.teachers.base import (
+    CHOICE,
+    ChatRequest,
+    Completion,
+    ResultSink,
+    Teacher,
+    choice_distribution,
+)
 from herdsman.teachers.identity import folder_identity
 from herdsman.teachers.local import resolve_model_path
 
@@ -39,7 +48,34 @@ def sampling_kwargs(request: ChatRequest) -> dict[str, Any]:
         value = getattr(s, name)
         if value is not None:
             kwargs[name] = value
+    if request.choices:  # one token, and the engine's top log-probabilities for it
+        kwargs.update(temperature=0.0, top_p=1.0, max_tokens=1, logprobs=CHOICE_LOGPROBS)
     return kwargs
+
+
+CHOICE_LOGPROBS = 20
+
+
+def choice_from_output(output: Any, choices: tuple[str, ...]) -> Completion | None:
+    """The first token's probability of each choice (``None`` when no choice is among them)."""
+    outs = getattr(output, "outputs", None) or []
+    steps = getattr(outs[0], "logprobs", None) if outs else None
+    if not steps:
+        return None
+    found = dict.fromkeys(choices, 0.0)
+    for entry in steps[0].values():
+        token = str(getattr(entry, "decoded_token", "") or "").strip().strip("*([").strip()
+        if token in found:
+            found[token] += math.exp(float(entry.logprob))
+    if not any(found.values()):
+        return None
+    prompt_ids = getattr(output, "prompt_token_ids", None)
+    return Completion(
+        text=json.dumps(choice_distribution(found)),
+        finish_reason=CHOICE,
+        prompt_tokens=len(prompt_ids) if prompt_ids is not None else None,
+        completion_tokens=1,
+    )
 
 
 def completion_from_output(output: Any) -> Completion:
@@ -106,7 +142,10 @@ class VLLMTeacher(Teacher):
         self.load()
         params = [SamplingParams(**sampling_kwargs(r)) for r in batch]
         outputs = self._llm.chat([list(r.messages) for r in batch], params, use_tqdm=False)
-        return [completion_from_output(o) for o in outputs]
+        return [
+            (choice_from_output(o, r.choices) if r.choices else None) or completion_from_output(o)
+            for r, o in zip(batch, outputs, strict=True)
+        ]
 
     def run(self, requests: Iterable[ChatRequest], sink: ResultSink) -> None:
         """Answer requests window by window, flushing the sink after each."""

@@ -34,7 +34,12 @@ def _run_judge(ctx: Context) -> dict[str, Any]:
     with progress_bar("judge") as (bar, task):
         bar.update(task, total=len(sheet.items) * (len(sheet.models) + pairs))
         report = grade_answers(
-            sheet, ctx.teacher(), ctx.store(), cfg.retries, on_progress=lambda: bar.advance(task)
+            sheet,
+            ctx.teacher(),
+            ctx.store(),
+            cfg.retries,
+            on_progress=lambda: bar.advance(task),
+            constrained=cfg.constrained,
         )
         if cfg.pairwise:
             compare_pairs(
