@@ -104,3 +104,20 @@ def test_quick_demo_generates_answers_and_resumes(tmp_path: Path) -> None:
         "judge",
     ):
         assert f"{stage}: up to date" in again.stderr
+
+
+def test_the_demo_reports_gains_over_bases_other_than_the_teacher() -> None:
+    from herdsman.pipeline.demo import DEFAULT_TEACHER, imitation_gains
+
+    def comparison(student: str, base: str, low: float, high: float) -> dict[str, object]:
+        verdict = "higher" if low > 0 else "cannot be told from zero"
+        return {"student": student, "base": base, "verdict": f"{verdict} (ROUGE-L gain ...)"}
+
+    found = {"comparisons": [
+        comparison("gemma-3-270m-lamini", "gemma-3-270m (base)", 0.01, 0.09),
+        comparison("t5-scratch-lamini", "t5-scratch (base)", -0.01, 0.05),
+        comparison("smollm2-135m-lora", f"{DEFAULT_TEACHER} (base)", 0.0, 0.1),
+    ]}  # fmt: skip
+    lines = imitation_gains(found, DEFAULT_TEACHER)
+    assert len(lines) == 2 and not any("smollm2-135m-lora" in line for line in lines)
+    assert "gemma-3-270m-lamini over gemma-3-270m (base): higher" in lines[0]

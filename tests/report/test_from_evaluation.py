@@ -52,7 +52,8 @@ def test_report_from_a_real_tiny_run(tmp_path: Path, stub: StubServer) -> None:
     with RunStore(tmp_path / "store.sqlite") as store:
         judged = grade_answers(read_answer_sheet([sheet_path]), teacher, store, retries=0)
     teacher.close()
-    (run / "eval" / "judge.json").write_text(json.dumps(judged.as_dict()))
+    pairs = [("tiny-lamini", "tiny-base (base)")]
+    (run / "eval" / "judge.json").write_text(json.dumps(judged.as_dict(pairs)))
 
     data = write_report(run, run / "report.html")
     html = (run / "report.html").read_text()
@@ -66,5 +67,13 @@ def test_report_from_a_real_tiny_run(tmp_path: Path, stub: StubServer) -> None:
     for score in imitation["scores"]:
         assert f"{score['rouge_l']:.3f}" in html
     assert "Say hello." in html and "Name a fruit." in html
+    # Every score with its n and interval; the student against its base, paired, in words.
+    [comparison] = imitation["comparisons"]
+    assert comparison["student"] == "tiny-lamini" and comparison["rouge_l"]["n"] == 4
+    assert ("cannot be told from zero" in html) or ("a difference the data supports" in html)
+    assert bench["comparisons"] and all(c["difference"]["n"] == 4 for c in bench["comparisons"])
+    assert "(n=4)" in html and 'class="ci"' in html
+    judged_dict = json.loads((run / "eval" / "judge.json").read_text())
+    assert set(judged_dict["expected"]) >= {"tiny-lamini", "tiny-base (base)"}
     assert judged.as_dict()["bias"]["unparsed"] == 0
     assert not re.search(r"\bnan\b|\bNone\b|Undefined", html)

@@ -70,7 +70,7 @@ def eval_command(
         os.environ["HF_HUB_OFFLINE"] = "0"
     from herdsman.evaluate.evaluator import EvalSettings, Evaluator, load_probes
     from herdsman.evaluate.models import collect_models
-    from herdsman.evaluate.tables import benchmark_table
+    from herdsman.evaluate.tables import benchmark_table, comparisons_table, imitation_table
 
     with user_errors():
         found = collect_models(models, with_bases=not no_bases)
@@ -84,10 +84,21 @@ def eval_command(
             log=console.print,
         )
         result = evaluator.benchmarks()
-        if data is not None:
-            evaluator.imitation(data)
+        imitation = evaluator.imitation(data) if data is not None else None
         evaluator.probes(prompts)
         console.print(benchmark_table(result))
+        if result.get("comparisons"):
+            console.print(
+                comparisons_table(result["comparisons"], "student - base, paired per task", "task")
+            )
+        if imitation:
+            console.print(imitation_table(imitation))
+            if imitation["comparisons"]:
+                console.print(
+                    comparisons_table(
+                        imitation["comparisons"], "imitation gain over the base (paired)", "rouge_l"
+                    )
+                )
         for task, why in result["unavailable"].items():
             console.print(f"not run: {task}: {why}")
         console.print(f"wrote {out / 'benchmarks.json'}")

@@ -26,6 +26,7 @@ from typing import Any
 
 from herdsman.console import quiet_progress_bars
 from herdsman.errors import HerdsmanError
+from herdsman.evaluate.intervals import paired_difference, verdict
 from herdsman.evaluate.models import EvalModel
 from herdsman.evaluate.offline_suite import (
     GROUPS,
@@ -41,11 +42,31 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Score:
-    """One task's headline score for one model."""
+    """One task's headline score for one model.
+
+    ``items`` holds the per-item values of the metric in document order, so a
+    student and its base can be compared on the same items; ``n`` is their
+    number; the 95% interval is ``value`` plus or minus 1.96 standard errors.
+    """
 
     metric: str
     value: float
     stderr: float | None = None
+    items: tuple[float, ...] = ()
+
+    @property
+    def n(self) -> int:
+        """Items scored."""
+        return len(self.items)
+
+    def interval(self) -> tuple[float, float] | None:
+        """The 95% interval from lm-eval's standard error (``None`` without one)."""
+        if self.stderr is None:
+            return None
+        low, high = self.value - 1.96 * self.stderr, self.value + 1.96 * self.stderr
+        if self.metric.startswith("acc"):  # a proportion stays within [0, 1]
+            low, high = max(0.0, low), min(1.0, high)
+        return (low, high)
 
 
 @dataclass
@@ -68,7 +89,14 @@ class ModelScores:
             "parameters": self.parameters,
             "mean": self.mean(),
             "scores": {
-                task: {"metric": s.metric, "value": s.value, "stderr": s.stderr}
+                task: {
+                    "metric": s.metric,
+                    "value": s.value,
+                    "stderr": s.stderr,
+                    "n": s.n,
+                    "interval": s.interval(),
+                    "items": list(s.items),
+                }
                 for task, s in self.scores.items()
             },
         }
@@ -176,8 +204,25 @@ def _parse_results(results: dict[str, Any], tasks: list[str]) -> dict[str, Score
             err = float(stderr) if stderr is not None else None
         except (TypeError, ValueError):
             err = None
-        scores[task] = Score(metric, value, err if err is not None and math.isfinite(err) else None)
+        scores[task] = Score(
+            metric,
+            value,
+            err if err is not None and math.isfinite(err) else None,
+            _item_values(results.get("samples", {}).get(task), metric),
+        )
     return scores
+
+
+def _item_values(samples: Any, metric: str) -> tuple[float, ...]:
+    """The metric of every scored document, in document order (empty for a group)."""
+    if not isinstance(samples, list):
+        return ()
+    found: list[tuple[int, float]] = []
+    for sample in samples:
+        value = sample.get(metric) if isinstance(sample, dict) else None
+        if isinstance(value, int | float | bool):
+            found.append((int(sample.get("doc_id", len(found))), float(value)))
+    return tuple(v for _, v in sorted(found))
 
 
 def evaluate_model(
@@ -223,7 +268,7 @@ def evaluate_model(
         limit=limit,
         task_manager=task_set.manager,
         apply_chat_template=wrapped,
-        log_samples=False,
+        log_samples=True,  # per-item values, for paired comparisons
         bootstrap_iters=1000,
         verbosity="ERROR",
     )
@@ -258,4 +303,32 @@ def run_benchmarks(
         "unavailable": task_set.unavailable,
         "limit": limit,
         "models": rows,
+        "comparisons": benchmark_comparisons(rows),
     }
+
+
+def benchmark_comparisons(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each student against its base, task by task, paired on the same items."""
+    by_name = {r["name"]: r for r in rows}
+    out = []
+    for base in rows:
+        student = by_name.get(base.get("base_of") or "")
+        if base.get("role") != "base" or student is None:
+            continue
+        for task, score in student["scores"].items():
+            other = base["scores"].get(task)
+            if not other or not score.get("items") or len(score["items"]) != len(other["items"]):
+                continue
+            diff = paired_difference(score["items"], other["items"])
+            if diff is not None:
+                out.append(
+                    {
+                        "student": student["name"],
+                        "base": base["name"],
+                        "task": task,
+                        "metric": score["metric"],
+                        "difference": diff.as_dict(),
+                        "verdict": verdict(diff, f"{score['metric']} gain"),
+                    }
+                )
+    return out

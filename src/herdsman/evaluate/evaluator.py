@@ -135,9 +135,13 @@ class Evaluator:
         write_text_atomic(self.out / BENCHMARKS, json.dumps(result, indent=1))
         return result
 
+    def pairs(self) -> list[tuple[str, str]]:
+        """``(student, base)`` names of the models evaluated together."""
+        return [(m.base_of, m.name) for m in self.models if m.role == "base" and m.base_of]
+
     def imitation(self, dataset: Path) -> dict[str, Any]:
         """Imitation scores on the held-out split -> ``imitation.json``."""
-        from herdsman.evaluate.imitation import imitation_scores
+        from herdsman.evaluate.imitation import comparisons, imitation_scores
 
         rows = held_out_rows(dataset, self.settings.imitation_items)
         instructions = [r["instruction"] for r in rows]
@@ -149,6 +153,7 @@ class Evaluator:
         result = {
             "items": len(rows),
             "scores": [asdict(s) for s in scores],
+            "comparisons": comparisons(scores, self.pairs()),
             "examples": [
                 {
                     "instruction": r["instruction"],

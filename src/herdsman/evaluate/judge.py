@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from herdsman.evaluate.answer_sheets import AnswerSheet, Item
+from herdsman.evaluate.intervals import bootstrap_mean, paired_difference, verdict
 from herdsman.evaluate.rubric import GRADES, POINTS, RUBRIC
 from herdsman.records import SamplingParams
 from herdsman.store.calls import CallStats, execute
@@ -156,10 +157,49 @@ class JudgeReport:
             row[j.grade or j.status] += 1
         return out
 
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready summary and records."""
+    def expected_grades(self) -> dict[str, dict[str, Any]]:
+        """Per model: the mean expected grade points (A=4..D=1) with its 95% interval over items."""
+        by_model: dict[str, list[float]] = {}
+        for j in self.judgements:
+            if j.expected is not None:
+                by_model.setdefault(j.model, []).append(j.expected)
+        out = {}
+        for model, values in by_model.items():
+            interval = bootstrap_mean(values)
+            if interval is not None:
+                out[model] = interval.as_dict()
+        return out
+
+    def comparisons(self, pairs: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        """Paired ``student - base`` differences of expected grade points on the items both got."""
+        points: dict[tuple[str, str], float] = {
+            (j.model, j.item): j.expected for j in self.judgements if j.expected is not None
+        }
+        out = []
+        for student, base in pairs:
+            items = sorted(
+                {i for m, i in points if m == student} & {i for m, i in points if m == base}
+            )
+            diff = paired_difference(
+                [points[(student, i)] for i in items], [points[(base, i)] for i in items]
+            )
+            if diff is not None:
+                out.append(
+                    {
+                        "student": student,
+                        "base": base,
+                        "expected_points": diff.as_dict(),
+                        "verdict": verdict(diff, "grade-point gain"),
+                    }
+                )
+        return out
+
+    def as_dict(self, pairs: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+        """JSON-ready summary and records (``pairs``: ``(student, base)`` to compare)."""
         return {
             "grades": self.grade_counts(),
+            "expected": self.expected_grades(),
+            "comparisons": self.comparisons(pairs or []),
             "bias": bias_statistics(self),
             "judgements": [asdict(j) for j in self.judgements],
             "pairs": [asdict(p) for p in self.pairs],

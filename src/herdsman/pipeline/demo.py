@@ -19,7 +19,8 @@ from rich.table import Table
 
 from herdsman.config import load_config
 from herdsman.console import console
-from herdsman.evaluate.tables import benchmark_table, grades_table
+from herdsman.embedded import EMBEDDED_MODELS
+from herdsman.evaluate.tables import benchmark_table, grades_table, imitation_table
 from herdsman.generation.filters import FILTER_NAMES
 from herdsman.io.bundled import bundled_file
 from herdsman.io.jsonl import iter_json_objects
@@ -108,6 +109,10 @@ def answers_table(train: Path) -> Table:
     return table
 
 
+#: The embedded teacher's alias, the base name of a student distilled from the teacher itself.
+DEFAULT_TEACHER = next(iter(EMBEDDED_MODELS))
+
+
 def run_demo(out: Path, quick: bool = False) -> PipelineResult:
     """Run the demo config into ``out`` and print what each stage produced."""
     overrides: dict[str, Any] = {"run_dir": str(out.resolve())}
@@ -133,7 +138,27 @@ def run_demo(out: Path, quick: bool = False) -> PipelineResult:
     judge = out / "eval" / "judge.json"
     if judge.is_file():
         console.print(grades_table(json.loads(judge.read_text())))
+    imitation = out / "eval" / "imitation.json"
+    if imitation.is_file():
+        found = json.loads(imitation.read_text())
+        console.print(imitation_table(found))
+        for line in imitation_gains(found, loaded.config.teacher.model or DEFAULT_TEACHER):
+            console.print(line)
     report = out / "report.html"
     if report.is_file():
         console.print(f"report: {report.resolve()}")
     return result
+
+
+def imitation_gains(imitation: dict[str, Any], teacher: str) -> list[str]:
+    """What distillation bought: each student's imitation gain over its own base, paired.
+
+    Students trained from the teacher itself are left out: imitating oneself
+    is not what the demo sets out to show.
+    """
+    lines = []
+    for c in imitation.get("comparisons", []):
+        if c["base"].removesuffix(" (base)") == teacher:
+            continue
+        lines.append(f"imitation gain of {c['student']} over {c['base']}: {c['verdict']}")
+    return lines

@@ -88,6 +88,17 @@ def _benchmarks(data: ReportData) -> None:
         )
         return
     found["figure"] = _data_uri(report_figures.scores_vs_parameters(found.get("models", [])))
+    found["task_n"] = {
+        task: max(
+            (
+                m["scores"][task].get("n") or 0
+                for m in found.get("models", [])
+                if task in m.get("scores", {})
+            ),
+            default=0,
+        )
+        for task in found.get("tasks", [])
+    }
     data.sections["benchmarks"] = found
 
 

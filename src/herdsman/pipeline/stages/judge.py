@@ -11,6 +11,7 @@ from herdsman.console import console, progress_bar
 from herdsman.errors import IncompleteStage
 from herdsman.evaluate.evaluator import (
     ANSWER_SHEET,
+    BENCHMARKS,
     JUDGE,
     TEACHER,
 )
@@ -20,6 +21,17 @@ from herdsman.pipeline.context import (
     eval_path,
 )
 from herdsman.pipeline.stages.evaluate import evaluation_enabled
+
+
+def _student_base_pairs(ctx: Context) -> list[tuple[str, str]]:
+    """``(student, base)`` names, as the evaluate stage recorded them."""
+    path = eval_path(ctx, BENCHMARKS)
+    if not path.is_file():
+        return []
+    models = json.loads(path.read_text(encoding="utf-8")).get("models", [])
+    return [
+        (m["base_of"], m["name"]) for m in models if m.get("role") == "base" and m.get("base_of")
+    ]
 
 
 def _run_judge(ctx: Context) -> dict[str, Any]:
@@ -46,7 +58,7 @@ def _run_judge(ctx: Context) -> dict[str, Any]:
                 sheet, ctx.teacher(), ctx.store(), pair_models, cfg.retries,
                 on_progress=lambda: bar.advance(task), report=report,
             )  # fmt: skip
-    result = report.as_dict()
+    result = report.as_dict(_student_base_pairs(ctx))
     write_text_atomic(eval_path(ctx, JUDGE), json.dumps(result, indent=1))
     console.print(f"  judge: {report.stats.summary()}")
     failed = result["bias"]["failed"]
