@@ -57,6 +57,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_rating.py
 	$(PY) benchmarks/bench_store.py
 	$(PY) benchmarks/bench_ray.py
+	$(PY) benchmarks/bench_quality.py
+	$(PY) benchmarks/bench_judge.py
 
 clean:
 	rm -rf $(VENV) demo-run .pytest_cache .mypy_cache .ruff_cache

@@ -18,6 +18,16 @@ DATA = public_data()
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Under `pytest -n 2` (make test) each worker gets one core's worth of threads,
+    # and so do the CLI processes the tests start: two workers never fight over four.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow end-to-end tests first: the longest file starts at once on its own worker."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("slow") else 1)
 
 
 def require_data(*parts: str) -> Path:

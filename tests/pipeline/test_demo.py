@@ -32,9 +32,9 @@ def test_quick_demo_generates_answers_and_resumes(tmp_path: Path) -> None:
         for r in generated["topic"]
     )
     rows = [json.loads(line) for line in (out / "responses.jsonl").read_text().splitlines()]
-    assert len(rows) == 8 + sum(len(g) for g in generated.values())
+    assert len(rows) == 48 + sum(len(g) for g in generated.values())  # 48 seed tasks too
     assert all(r["response"].strip() for r in rows)
-    assert {r["instruction_source"] for r in rows[:8]} == {"self_instruct_without_topic"}
+    assert {r["instruction_source"] for r in rows[:48]} == {"self_instruct_without_topic"}
     assert all(r["teacher"] == "local" and r["model"] == "smollm2-135m-instruct" for r in rows)
 
     # The exported dataset and its analysis.
@@ -76,9 +76,16 @@ def test_quick_demo_generates_answers_and_resumes(tmp_path: Path) -> None:
     assert all(len(a) == len(probes["prompts"]) for a in probes["answers"].values())
     judge = json.loads((out / "eval" / "judge.json").read_text())
     assert set(judge["grades"]) == names | {"teacher"}
-    judged = min(4, hf["held_out"].num_rows)  # quick: the first 4 held-out instructions
+    held_out = hf["held_out"].num_rows
+    assert held_out >= 30  # enough items to compare each student with its base
+    judged = min(40, held_out)
     assert all(sum(counts.values()) == judged for counts in judge["grades"].values())
-    assert judge["bias"]["failed"] == 0
+    assert judge["bias"]["failed"] == 0 and judge["bias"]["unparsed"] == 0  # constrained choice
+    assert imitation["items"] == min(40, held_out)
+    [gain] = [c for c in imitation["comparisons"] if c["student"] == "t5-scratch-lamini"]
+    assert (
+        f"imitation gain of t5-scratch-lamini over t5-scratch (base): {gain['verdict']}" in printed
+    )
     report = out / "report.html"
     assert f"report: {report.resolve()}" in " ".join(first.stderr.split())
     html = report.read_text()

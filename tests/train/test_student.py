@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from herdsman.config import StudentConfig
+from herdsman.errors import HerdsmanError
 from herdsman.evaluate.benchmarks import run_benchmarks
 from herdsman.evaluate.models import collect_models
 from herdsman.train.bases import resolve_base
@@ -242,18 +243,23 @@ def test_training_resumes_after_a_kill(causal: Path, dataset: Path, work: Path) 
 
 
 def test_bad_bases_and_data(causal: Path, dataset: Path, tmp_path: Path) -> None:
-    base = ["train", "--data", str(dataset), "-o", str(tmp_path / "o")]
-    assert_one_line_error(run_cli(*base, "--base", str(tmp_path / "nowhere")), "not a local folder")
+    # Each mistake in-process (the same HerdsmanError the CLI prints), then one through the
+    # CLI to show it reaches the user as one line.
+    out = tmp_path / "o"
+    with pytest.raises(HerdsmanError, match="not a local folder"):
+        train_student(student(tmp_path / "nowhere"), dataset, out)
     (tmp_path / "empty").mkdir()
-    assert_one_line_error(run_cli(*base, "--base", str(tmp_path / "empty")), "no config.json")
-    short = run_cli(*base, "--base", str(causal), "--max-length", "20", "--wrapper", "alpaca")
-    assert_one_line_error(short, "max_length 20 is too short", "alpaca")
+    with pytest.raises(HerdsmanError, match=r"no config\.json"):
+        train_student(student(tmp_path / "empty"), dataset, out)
+    with pytest.raises(HerdsmanError, match=r"max_length 20 is too short.*alpaca"):
+        train_student(student(causal, max_length=20, wrapper="alpaca"), dataset, out)
     empty = tmp_path / "empty.jsonl"
     empty.write_text(json.dumps({"instruction": "a", "response": " "}) + "\n")
-    assert_one_line_error(
-        run_cli("train", "--base", str(causal), "--data", str(empty), "-o", str(tmp_path / "x")),
-        "no usable training rows",
-    )
+    with pytest.raises(HerdsmanError, match="no usable training rows"):
+        train_student(student(causal), empty, tmp_path / "x")
+    assert not (out / "model.safetensors").exists()
+    base = ["train", "--data", str(dataset), "-o", str(out)]
+    assert_one_line_error(run_cli(*base, "--base", str(tmp_path / "nowhere")), "not a local folder")
 
 
 def test_out_of_memory_batch_gets_the_fix(t5: Path, work: Path, tmp_path: Path) -> None:

@@ -244,9 +244,13 @@ def evaluate_model(
     Raises:
         HerdsmanError: The model cannot be loaded.
     """
+    import lm_eval.evaluator
     from lm_eval import simple_evaluate
 
     quiet_progress_bars()
+    # lm-eval records `git describe` of the working folder, which says nothing about
+    # the model and prints "fatal: not a git repository" outside a checkout.
+    lm_eval.evaluator.get_git_commit_hash = lambda: None
     lm_class = _wrapped_lm_class()
     try:
         lm = lm_class(

@@ -28,22 +28,27 @@ from herdsman.pipeline.runner import PipelineResult, run_pipeline
 
 #: ``--quick``: fewer seeds, fewer and shorter calls.
 QUICK = {
-    "seeds": [{"path": "bundled:demo_seed_tasks.jsonl", "format": "self-instruct", "limit": 8}],
+    "seeds": [{"path": "bundled:demo_seed_tasks.jsonl", "format": "self-instruct", "limit": 48}],
     "generate": {
         "strategies": {"example": 4, "topic": 4},
-        "max_calls": 8,
+        "max_calls": 4,
         "sampling": {
             "temperature": 0.7,
             "top_p": 0.95,
-            "max_tokens": 160,
+            "max_tokens": 128,
             "seed": 7,
             "repetition_penalty": 1.2,
         },
     },
-    "respond": {"sampling": {"temperature": 0.0, "max_tokens": 64, "repetition_penalty": 1.2}},
-    # A short evaluation: 6 items per offline task, short answers, 4 judged items.
-    "evaluation": {"limit": 6, "max_new_tokens": 32, "judge": {"max_items": 4}},
-    # Two cheap students (the full demo adds Gemma-3-270M, ~2.5 min to convert once).
+    "respond": {"sampling": {"temperature": 0.0, "max_tokens": 128, "repetition_penalty": 1.2}},
+    # Short answers are often cut by max_tokens; the full demo drops those (the
+    # default), the quick one keeps them so that it still has 30 held-out items.
+    "quality": {"disable": ["truncated"]},
+    # A short evaluation: 6 items per offline task and short answers; the same
+    # held-out instructions (at least 30) for imitation and the judge.
+    "evaluation": {"limit": 6, "max_new_tokens": 32},
+    "dataset": {"held_out": 0.55},
+    # The same two students, trained for fewer epochs.
     "students": [
         {
             "name": "t5-scratch-lamini",
@@ -62,7 +67,7 @@ QUICK = {
             "epochs": 1,
             "batch_size": 8,
             "per_device_batch_size": 4,
-            "max_length": 384,
+            "max_length": 256,
         },
     ],
 }
