@@ -26,15 +26,15 @@ def test_quick_demo_generates_answers_and_resumes(tmp_path: Path) -> None:
         s: [json.loads(x) for x in (out / f"generated_{s}.jsonl").read_text().splitlines()]
         for s in ("example", "topic")
     }
-    assert all(len(rows) <= 4 for rows in generated.values())
+    assert all(len(rows) <= 2 for rows in generated.values())
     assert all(
         r["instruction_source"] == "self_instruct_with_topic" and r["topics"]
         for r in generated["topic"]
     )
     rows = [json.loads(line) for line in (out / "responses.jsonl").read_text().splitlines()]
-    assert len(rows) == 48 + sum(len(g) for g in generated.values())  # 48 seed tasks too
+    assert len(rows) == 44 + sum(len(g) for g in generated.values())  # 44 seed tasks too
     assert all(r["response"].strip() for r in rows)
-    assert {r["instruction_source"] for r in rows[:48]} == {"self_instruct_without_topic"}
+    assert {r["instruction_source"] for r in rows[:44]} == {"self_instruct_without_topic"}
     assert all(r["teacher"] == "local" and r["model"] == "smollm2-135m-instruct" for r in rows)
 
     # The exported dataset and its analysis.
@@ -78,10 +78,10 @@ def test_quick_demo_generates_answers_and_resumes(tmp_path: Path) -> None:
     assert set(judge["grades"]) == names | {"teacher"}
     held_out = hf["held_out"].num_rows
     assert held_out >= 30  # enough items to compare each student with its base
-    judged = min(40, held_out)
+    judged = min(30, held_out)
     assert all(sum(counts.values()) == judged for counts in judge["grades"].values())
     assert judge["bias"]["failed"] == 0 and judge["bias"]["unparsed"] == 0  # constrained choice
-    assert imitation["items"] == min(40, held_out)
+    assert imitation["items"] == min(30, held_out)
     [gain] = [c for c in imitation["comparisons"] if c["student"] == "t5-scratch-lamini"]
     assert (
         f"imitation gain of t5-scratch-lamini over t5-scratch (base): {gain['verdict']}" in printed

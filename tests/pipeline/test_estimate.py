@@ -37,8 +37,10 @@ def test_estimate_scales_with_the_config() -> None:
     gen_a = {s.stage: s for s in a.stages}["generate (example)"]
     gen_b = {s.stage: s for s in b.stages}["generate (example)"]
     assert gen_b.calls > gen_a.calls
-    assert gen_b.completion_max == gen_b.calls * 256
+    cfg = big.config
+    assert gen_b.completion_max == gen_b.calls * cfg.generate.sampling.max_tokens
     respond = {s.stage: s for s in b.stages}["respond"]
-    assert respond.calls == 24 + 80 + 8  # originals + generated (the topic count stays)
-    assert respond.completion_max == respond.calls * 160
+    topic = cfg.generate.strategies["topic"]
+    assert respond.calls == 64 + 80 + topic  # originals + generated (the topic count stays)
+    assert respond.completion_max == respond.calls * cfg.respond.sampling.max_tokens
     assert b.seconds_expected is not None and b.usd_expected is None

@@ -28,27 +28,32 @@ from herdsman.pipeline.runner import PipelineResult, run_pipeline
 
 #: ``--quick``: fewer seeds, fewer and shorter calls.
 QUICK = {
-    "seeds": [{"path": "bundled:demo_seed_tasks.jsonl", "format": "self-instruct", "limit": 48}],
+    "seeds": [{"path": "bundled:demo_seed_tasks.jsonl", "format": "self-instruct", "limit": 44}],
     "generate": {
-        "strategies": {"example": 4, "topic": 4},
-        "max_calls": 4,
+        "strategies": {"example": 2, "topic": 2},
+        "max_calls": 2,
         "sampling": {
             "temperature": 0.7,
             "top_p": 0.95,
-            "max_tokens": 128,
+            "max_tokens": 96,
             "seed": 7,
             "repetition_penalty": 1.2,
         },
     },
-    "respond": {"sampling": {"temperature": 0.0, "max_tokens": 128, "repetition_penalty": 1.2}},
+    "respond": {"sampling": {"temperature": 0.0, "max_tokens": 96, "repetition_penalty": 1.2}},
     # Short answers are often cut by max_tokens; the full demo drops those (the
     # default), the quick one keeps them so that it still has 30 held-out items.
     "quality": {"disable": ["truncated"]},
-    # A short evaluation: 6 items per offline task and short answers; the same
-    # held-out instructions (at least 30) for imitation and the judge.
-    "evaluation": {"limit": 6, "max_new_tokens": 32},
-    "dataset": {"held_out": 0.55},
-    # The same two students, trained for fewer epochs.
+    "dataset": {"held_out": 0.7},
+    # A short evaluation: 4 items per offline task and short answers; the same 30
+    # held-out instructions for imitation and the judge.
+    "evaluation": {
+        "limit": 4,
+        "max_new_tokens": 24,
+        "imitation_items": 30,
+        "judge": {"max_items": 30},
+    },
+    # The same two students, trained for less.
     "students": [
         {
             "name": "t5-scratch-lamini",
@@ -57,7 +62,7 @@ QUICK = {
             "epochs": 4,
             "batch_size": 8,
             "per_device_batch_size": 8,
-            "max_length": 256,
+            "max_length": 192,
         },
         {
             "name": "smollm2-135m-lora",
@@ -67,7 +72,7 @@ QUICK = {
             "epochs": 1,
             "batch_size": 8,
             "per_device_batch_size": 4,
-            "max_length": 256,
+            "max_length": 192,
         },
     ],
 }
