@@ -35,7 +35,7 @@ browser:
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium chromium-driver; }
 
 test: $(STAMP) browser
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist worksteal
 
 test-fast: $(STAMP) browser
 	$(PY) -m pytest -q -m "not slow"
