@@ -209,7 +209,9 @@ class LocalTeacher(Teacher):
         )
         try:
             with torch.inference_mode():
-                logits = lm(**enc).logits[:, -1, :].float()  # left padding: the last is the next
+                # Left padding: the last position predicts the reply's first token, and
+                # only its logits are computed (not the prompt length times the vocabulary).
+                logits = lm(**enc, logits_to_keep=1).logits[:, -1, :].float()
         except torch.cuda.OutOfMemoryError:
             raise TeacherFatalError(
                 f"out of GPU memory with batch size {len(batch)}: lower --batch-size"
