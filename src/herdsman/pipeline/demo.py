@@ -35,12 +35,12 @@ QUICK = {
         "sampling": {
             "temperature": 0.7,
             "top_p": 0.95,
-            "max_tokens": 96,
+            "max_tokens": 64,
             "seed": 7,
             "repetition_penalty": 1.2,
         },
     },
-    "respond": {"sampling": {"temperature": 0.0, "max_tokens": 96, "repetition_penalty": 1.2}},
+    "respond": {"sampling": {"temperature": 0.0, "max_tokens": 64, "repetition_penalty": 1.2}},
     # Short answers are often cut by max_tokens; the full demo drops those (the
     # default), the quick one keeps them so that it still has 30 held-out items.
     "quality": {"disable": ["truncated"]},
@@ -49,7 +49,7 @@ QUICK = {
     # held-out instructions for imitation and the judge.
     "evaluation": {
         "limit": 4,
-        "max_new_tokens": 24,
+        "max_new_tokens": 16,
         "imitation_items": 30,
         "judge": {"max_items": 30},
     },
@@ -59,7 +59,7 @@ QUICK = {
             "name": "t5-scratch-lamini",
             "base": "t5-scratch",
             "learning_rate": 1.0e-3,
-            "epochs": 4,
+            "epochs": 3,
             "batch_size": 8,
             "per_device_batch_size": 8,
             "max_length": 192,
