@@ -7,6 +7,7 @@ The store-aware loop lives in :mod:`herdsman.store.calls`.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -42,6 +43,22 @@ class ChatRequest:
 
 #: ``finish_reason`` of a constrained-choice answer (its text is the JSON distribution).
 CHOICE = "choice"
+
+
+def choice_mass(
+    candidates: Iterable[tuple[str, float]], choices: tuple[str, ...]
+) -> dict[str, float] | None:
+    """Each choice's probability from ``(token text, log-probability)`` of the first token.
+
+    Token texts are compared without surrounding spaces and markup (``" A"``,
+    ``"**B"``, ``"(C"``); ``None`` when no candidate is a choice.
+    """
+    found = dict.fromkeys(choices, 0.0)
+    for token, logprob in candidates:
+        name = token.strip().strip("*([").strip()
+        if name in found:
+            found[name] += math.exp(logprob)
+    return found if any(found.values()) else None
 
 
 def choice_distribution(probabilities: dict[str, float]) -> dict[str, float]:

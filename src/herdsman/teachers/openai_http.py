@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
-import math
 import random
 import time
 from collections.abc import Iterable, Iterator
@@ -39,6 +38,7 @@ from herdsman.teachers.base import (
     ResultSink,
     Teacher,
     choice_distribution,
+    choice_mass,
 )
 from herdsman.teachers.identity import endpoint_identity
 from herdsman.teachers.pricing import PriceTable
@@ -101,14 +101,14 @@ def _choice_logprobs(choice: dict[str, Any], choices: tuple[str, ...]) -> dict[s
     top = content[0].get("top_logprobs")
     if not isinstance(top, list) or not top:
         return None
-    found = dict.fromkeys(choices, 0.0)
-    for entry in top:
-        if not isinstance(entry, dict) or not isinstance(entry.get("logprob"), int | float):
-            continue
-        token = str(entry.get("token", "")).strip().strip("*([").strip()
-        if token in found:
-            found[token] += math.exp(entry["logprob"])
-    return found if any(found.values()) else None
+    return choice_mass(
+        (
+            (str(e.get("token", "")), float(e["logprob"]))
+            for e in top
+            if isinstance(e, dict) and isinstance(e.get("logprob"), int | float)
+        ),
+        choices,
+    )
 
 
 def parse_chat_response(body: bytes, options: tuple[str, ...] | None = None) -> Completion:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -29,6 +28,7 @@ from herdsman.teachers.base import (
     ResultSink,
     Teacher,
     choice_distribution,
+    choice_mass,
 )
 from herdsman.teachers.identity import folder_identity
 from herdsman.teachers.local import resolve_model_path
@@ -62,12 +62,11 @@ def choice_from_output(output: Any, choices: tuple[str, ...]) -> Completion | No
     steps = getattr(outs[0], "logprobs", None) if outs else None
     if not steps:
         return None
-    found = dict.fromkeys(choices, 0.0)
-    for entry in steps[0].values():
-        token = str(getattr(entry, "decoded_token", "") or "").strip().strip("*([").strip()
-        if token in found:
-            found[token] += math.exp(float(entry.logprob))
-    if not any(found.values()):
+    found = choice_mass(
+        ((str(getattr(e, "decoded_token", "") or ""), float(e.logprob)) for e in steps[0].values()),
+        choices,
+    )
+    if found is None:
         return None
     prompt_ids = getattr(output, "prompt_token_ids", None)
     return Completion(
