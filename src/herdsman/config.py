@@ -148,6 +148,69 @@ class AnalyzeConfig(Section):
     seed: int = 42
 
 
+#: The scores the select stage can compute for each training pair.
+SelectScore = Literal["quality", "ifd", "length"]
+SELECT_SCORES: tuple[SelectScore, ...] = ("quality", "ifd", "length")
+
+
+class AblationConfig(Section):
+    """Train one student on the selected subset and on a random subset of the same size."""
+
+    enabled: bool = False
+    student: str | None = Field(None, description="Student to train twice (default: the first)")
+
+
+class SelectConfig(Section):
+    """Training-data selection between the dataset and the herd (``herdsman select``).
+
+    Every pair of the train split gets the enabled scores; pairs below a floor
+    are dropped; among the rest, greedy k-center over sentence embeddings keeps
+    a diverse subset of the target size. The held-out split is never touched.
+    """
+
+    enabled: bool = False
+    scores: list[SelectScore] = Field(default_factory=lambda: list(SELECT_SCORES))
+    size: int | None = Field(None, ge=1, description="Pairs to keep")
+    fraction: float | None = Field(None, gt=0, le=1, description="Share of pairs to keep")
+    min_quality: float | None = Field(
+        None, ge=1, le=4, description="Floor on the judge's expected grade points (A=4 .. D=1)"
+    )
+    max_ifd: float | None = Field(
+        1.0, gt=0, description="Ceiling on IFD: at 1 or above the instruction does not help"
+    )
+    min_words: int | None = Field(None, ge=0, description="Floor on response words")
+    diversity: Literal["k-center", "none"] = "k-center"
+    quotas: dict[str, float] = Field(
+        default_factory=dict, description="instruction_source -> share of the target"
+    )
+    scorer: str | None = Field(
+        None, description="IFD scorer model (default: the first pretrained student's base)"
+    )
+    scorer_batch_size: int = Field(8, ge=1)
+    scorer_max_length: int = Field(512, ge=16)
+    judge_retries: int = Field(1, ge=0, le=5)
+    examples: int = Field(3, ge=0, le=20, description="Kept and dropped examples in the card")
+    seed: int = 42
+    ablation: AblationConfig = AblationConfig()
+
+    @model_validator(mode="after")
+    def _target(self) -> SelectConfig:
+        if self.enabled and (self.size is None) == (self.fraction is None):
+            raise ValueError("give exactly one of 'size' and 'fraction'")
+        if len(set(self.scores)) != len(self.scores):
+            raise ValueError("scores: each score at most once")
+        if self.min_quality is not None and "quality" not in self.scores:
+            raise ValueError("min_quality needs 'quality' in scores")
+        if self.min_words is not None and "length" not in self.scores:
+            raise ValueError("min_words needs 'length' in scores")
+        bad = {k: v for k, v in self.quotas.items() if not 0 < v <= 1}
+        if bad:
+            raise ValueError(f"quotas.{next(iter(bad))}: a share in (0, 1]")
+        if sum(self.quotas.values()) > 1 + 1e-9:
+            raise ValueError("quotas: the shares add up to more than 1")
+        return self
+
+
 class LoraConfig(Section):
     """LoRA settings (PEFT)."""
 
@@ -252,6 +315,7 @@ class PipelineConfig(Section):
     quality: QualityConfig = QualityConfig()
     dataset: DatasetConfig = DatasetConfig()
     analyze: AnalyzeConfig = AnalyzeConfig()
+    select: SelectConfig = SelectConfig()
     students: list[StudentConfig] = Field(default_factory=list)
     evaluation: EvaluationConfig = EvaluationConfig()
     store: StoreConfig = StoreConfig()
@@ -264,6 +328,17 @@ class PipelineConfig(Section):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"students: duplicate name(s) {', '.join(dupes)}")
+        ablation = self.select.ablation
+        if ablation.enabled:
+            if not self.select.enabled:
+                raise ValueError("select.ablation needs select.enabled")
+            if not names:
+                raise ValueError("select.ablation needs a student to train")
+            if ablation.student is not None and ablation.student not in names:
+                raise ValueError(
+                    f"select.ablation.student: no student named '{ablation.student}' "
+                    f"(students: {', '.join(names)})"
+                )
         return self
 
 

@@ -49,6 +49,17 @@ def test_quick_demo_generates_answers_and_resumes(tmp_path: Path) -> None:
     for name in ("composition.png", "lengths.png", "diversity_tsne.png", "analysis.json"):
         assert (out / "analysis" / name).stat().st_size > 0
 
+    # Selection: every training pair scored; the herd trains on what was kept.
+    selection = json.loads((out / "selected" / "selection.json").read_text())
+    assert selection["candidates"] == hf["train"].num_rows
+    assert set(selection["scores"]) == {"quality", "ifd", "length"}
+    assert selection["scorer"] == "smollm2-135m-instruct"  # the LoRA student's base
+    assert selection["scores"]["quality"]["all"]["n"] == selection["candidates"]  # all graded
+    kept = (out / "selected" / "train.jsonl").read_text().splitlines()
+    assert len(kept) == selection["kept"] <= selection["target"]
+    assert "selection: kept" in " ".join(first.stderr.split())
+    assert not (out / "ablation").exists()  # --quick skips the ablation
+
     # The herd: loadable by transformers and lm-eval as they are.
     printed = " ".join(first.stderr.split())
     assert "the herd" in printed and "held-out loss" in printed
@@ -61,7 +72,9 @@ def test_quick_demo_generates_answers_and_resumes(tmp_path: Path) -> None:
     assert (lora / "adapter" / "adapter_config.json").is_file()
     for folder in (t5, lora):
         record = json.loads((folder / "herdsman-train.json").read_text())
-        assert record["held_out_loss"] is not None and record["examples"] >= 10
+        assert record["held_out_loss"] is not None and 0 < record["examples"] <= len(kept)
+        if folder == t5:  # the encoder-decoder path drops no pair for length
+            assert record["examples"] == len(kept)
     # Evaluation: every student and base scored on the offline suite, the judge, the report.
     bench = json.loads((out / "eval" / "benchmarks.json").read_text())
     names = {m["name"] for m in bench["models"]}
@@ -94,6 +107,7 @@ def test_quick_demo_generates_answers_and_resumes(tmp_path: Path) -> None:
         "Benchmarks",
         "Imitation of the teacher",
         "LLM judge",
+        "Training-data selection",
         "Probe prompts",
     ):
         assert heading in html
@@ -106,6 +120,7 @@ def test_quick_demo_generates_answers_and_resumes(tmp_path: Path) -> None:
         "respond",
         "dataset",
         "analyze",
+        "select",
         "train",
         "evaluate",
         "judge",

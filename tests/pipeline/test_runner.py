@@ -126,8 +126,10 @@ def test_changed_input_reruns_downstream_stages_only(stub: StubServer, tmp_path:
         "quality": "ran",
         "dataset": "ran",
         "analyze": "disabled",
+        "select": "disabled",
         "train": "disabled",
         "evaluate": "disabled",
+        "ablate": "disabled",
         "judge": "disabled",
         "report": "ran",
     }

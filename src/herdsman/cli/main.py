@@ -7,7 +7,7 @@ import sys
 
 # Each module registers its commands on `app` when imported.
 # isort: off
-from herdsman.cli import generation, dataset, train, evaluate, rating, run  # noqa: F401
+from herdsman.cli import generation, dataset, selection, train, evaluate, rating, run  # noqa: F401
 
 # isort: on
 from herdsman.cli.app import app

@@ -108,9 +108,20 @@ class Evaluator:
         out: Path,
         settings: EvalSettings,
         log: Callable[[str], None] = print,
+        answers_dir: Path | None = None,
     ) -> None:
-        """Remember what to evaluate and where to write."""
+        """Remember what to evaluate and where to write.
+
+        Args:
+            models: The models.
+            out: The output folder.
+            settings: What to run.
+            log: Where progress lines go.
+            answers_dir: The answer cache (default ``out/answers``); share it
+                between evaluations of the same model to generate nothing twice.
+        """
         self.models, self.out, self.settings, self.log = models, out, settings, log
+        self.answers_dir = answers_dir or out / "answers"
         self.generation = GenerationSettings(
             max_new_tokens=settings.max_new_tokens, batch_size=settings.batch_size
         )
@@ -118,7 +129,7 @@ class Evaluator:
 
     def answers(self, model: EvalModel, instructions: list[str]) -> list[str]:
         """A model's (cached) answers."""
-        cache = self.out / "answers" / f"{_slug(model.name)}.jsonl"
+        cache = self.answers_dir / f"{_slug(model.name)}.jsonl"
         return model_answers(model, instructions, cache, self.generation)
 
     def benchmarks(self) -> dict[str, Any]:

@@ -118,6 +118,15 @@ class Stage:
     calls_teacher: bool = False
 
 
+SELECTED = "selected"
+ABLATION = "ablation"
+
+
+def training_dir(ctx: Context) -> Path:
+    """The data the herd trains on: the selected subset, or the whole dataset without selection."""
+    return ctx.path(SELECTED) if ctx.config.select.enabled else ctx.path(DATASET)
+
+
 STUDENTS = "students"
 
 

@@ -3,10 +3,13 @@
 Stages: bundled seed tasks -> topics from the bundled category dump ->
 example- and topic-guided generation with the embedded teacher
 (SmolLM2-135M-Instruct), filtered and deduplicated -> responses -> dataset
-(JSONL, Parquet, HF folder, card) -> analysis (figures) -> the herd
+(JSONL, Parquet, HF folder, card) -> analysis (figures) -> selection of
+the training pairs (judge grade, IFD, diversity) -> the herd
 (Gemma-3-270M, a small T5 from scratch, SmolLM2-135M with LoRA; ``--quick``:
 the last two, on fewer and shorter answers) -> evaluation (offline
-benchmarks, imitation score, probes) -> the A-D judge -> ``report.html``.
+benchmarks, imitation score, probes) -> the ablation (the T5 student on a
+random subset of the selected size; not with ``--quick``) -> the A-D judge ->
+``report.html``.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ QUICK = {
     # default), the quick one keeps them so that it still has 30 held-out items.
     "quality": {"disable": ["truncated"]},
     "dataset": {"held_out": 0.7},
+    # Selection as in the full demo, without the ablation's second training run.
+    "select": {"fraction": 0.8, "ablation": {"enabled": False}},
     # A short evaluation: 4 items per offline task and short answers; the same 30
     # held-out instructions for imitation and the judge.
     "evaluation": {
@@ -140,6 +145,14 @@ def run_demo(out: Path, quick: bool = False) -> PipelineResult:
         f"dataset: {dataset} (JSONL, Parquet, hf/ for datasets.load_from_disk, README.md)"
     )
     console.print(f"analysis: {out / 'analysis'}")
+    selection = out / "selected" / "selection.json"
+    if selection.is_file():
+        found = json.loads(selection.read_text())
+        dropped = ", ".join(f"{r}: {n}" for r, n in found["dropped"].items()) or "none"
+        console.print(
+            f"selection: kept {found['kept']} of {found['candidates']} training pairs "
+            f"(dropped: {dropped}); card: {selection.parent / 'README.md'}"
+        )
     if (out / "students").is_dir():
         console.print(f"students: {out / 'students'} (Hugging Face folders with model cards)")
     benchmarks = out / "eval" / "benchmarks.json"
@@ -154,6 +167,13 @@ def run_demo(out: Path, quick: bool = False) -> PipelineResult:
         console.print(imitation_table(found))
         for line in imitation_gains(found, loaded.config.teacher.model or DEFAULT_TEACHER):
             console.print(line)
+    ablation = out / "ablation" / "ablation.json"
+    if ablation.is_file():
+        found = json.loads(ablation.read_text())
+        for row in found["comparisons"]:
+            console.print(
+                f"selected vs random ({found['student']}), {row['measure']}: {row['verdict']}"
+            )
     report = out / "report.html"
     if report.is_file():
         console.print(f"report: {report.resolve()}")

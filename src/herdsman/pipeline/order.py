@@ -24,8 +24,10 @@ STAGE_NAMES: tuple[str, ...] = (
     "quality",
     "dataset",
     "analyze",
+    "select",
     "train",
     "evaluate",
+    "ablate",
     "judge",
     "report",
 )

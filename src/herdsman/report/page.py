@@ -71,6 +71,21 @@ def _dataset(data: ReportData) -> None:
     }
 
 
+def _selection(data: ReportData) -> None:
+    """The select stage's report and the ablation, when the run has them (both are optional)."""
+    found = _json(data.run_dir / "selected" / "selection.json")
+    if isinstance(found, dict):
+        data.sections["selection"] = found
+    ablation = _json(data.run_dir / "ablation" / "ablation.json")
+    if isinstance(ablation, dict):
+        data.sections["ablation"] = ablation
+    elif isinstance(found, dict):
+        data.missing["ablation"] = (
+            "no ablation: set select.ablation.enabled (or run herdsman ablate CONFIG) to learn "
+            "whether the selection helped"
+        )
+
+
 def _herd(data: ReportData) -> None:
     students = sorted((data.run_dir / "students").glob("*/herdsman-train.json"))
     rows = [r for r in (_json(p) for p in students) if isinstance(r, dict)]
@@ -163,7 +178,7 @@ def collect(run_dir: Path) -> ReportData:
     if not run_dir.is_dir():
         raise HerdsmanError(f"{run_dir}: no such run folder")
     data = ReportData(run_dir)
-    for part in (_dataset, _herd, _benchmarks, _imitation, _judge, _humans, _probes):
+    for part in (_dataset, _selection, _herd, _benchmarks, _imitation, _judge, _humans, _probes):
         part(data)
     return data
 

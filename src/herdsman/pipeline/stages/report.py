@@ -12,8 +12,10 @@ from herdsman.evaluate.evaluator import (
     PROBES,
 )
 from herdsman.pipeline.context import (
+    ABLATION,
     DATASET,
     REPORT,
+    SELECTED,
     Context,
     Stage,
     eval_path,
@@ -32,6 +34,8 @@ def _report_inputs(ctx: Context) -> dict[str, Path]:
         "probes": eval_path(ctx, PROBES),
         "judge": eval_path(ctx, JUDGE),
         "ratings": eval_path(ctx, "ratings.sqlite"),
+        "selection": ctx.path(SELECTED) / "selection.json",
+        "ablation": ctx.path(ABLATION) / "ablation.json",
     }
     candidates |= {
         f"student:{s.name}": student_dir(ctx, s.name) / "herdsman-train.json"

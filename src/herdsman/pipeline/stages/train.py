@@ -1,4 +1,4 @@
-"""Stage ``train``: train every student of the herd on the dataset's train split."""
+"""Stage ``train``: train every student of the herd on the training data (selected, or all)."""
 
 from __future__ import annotations
 
@@ -6,42 +6,21 @@ from pathlib import Path
 from typing import Any
 
 from herdsman.console import console
-from herdsman.errors import HerdsmanError
-from herdsman.pipeline.context import (
-    DATASET,
-    Context,
-    Stage,
-    student_dir,
-)
+from herdsman.pipeline.context import Context, Stage, student_dir, training_dir
 
 
 def _train_inputs(ctx: Context) -> dict[str, Path]:
-    return {s: ctx.path(DATASET) / f"{s}.jsonl" for s in ("train", "held_out")}
+    return {s: training_dir(ctx) / f"{s}.jsonl" for s in ("train", "held_out")}
 
 
 def _run_train(ctx: Context) -> dict[str, Any]:
-    from herdsman.pipeline.fingerprint import fingerprint
+    from herdsman.pipeline.training import train_or_reuse
     from herdsman.train.herd import herd_table
-    from herdsman.train.student import read_outcome, train_student
 
-    inputs = _train_inputs(ctx)
     outcomes: dict[str, Any] = {}
     for student in ctx.config.students:
-        folder = student_dir(ctx, student.name)
-        mark = fingerprint(student.model_dump(mode="json"), inputs)
-        try:
-            done = read_outcome(folder)
-        except HerdsmanError:
-            done = {}
-        if done.get("fingerprint") == mark:
-            console.print(f"  {student.name}: up to date")
-            outcomes[student.name] = done
-            continue
-        outcome = train_student(student, ctx.path(DATASET), folder, fingerprint=mark)
-        outcomes[student.name] = read_outcome(folder)
-        console.print(
-            f"  {student.name}: {outcome.steps} steps in {outcome.train_seconds:.0f}s, "
-            f"final loss {outcome.final_loss}, held-out loss {outcome.held_out_loss}"
+        outcomes[student.name] = train_or_reuse(
+            student, training_dir(ctx), student_dir(ctx, student.name)
         )
     console.print(herd_table(list(outcomes.values())))
     return {

@@ -1,0 +1,38 @@
+"""Train a student unless the same settings and data already produced it (train and ablate stages)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from herdsman.config import StudentConfig
+from herdsman.console import console
+from herdsman.errors import HerdsmanError
+from herdsman.pipeline.fingerprint import fingerprint
+
+
+def train_or_reuse(student: StudentConfig, data: Path, folder: Path) -> dict[str, Any]:
+    """The student's training record, training it first when settings or data changed.
+
+    Args:
+        student: The student's config.
+        data: A dataset folder with ``train.jsonl`` (and ``held_out.jsonl``).
+        folder: Where the student is saved.
+    """
+    from herdsman.train.student import read_outcome, train_student
+
+    inputs = {s: data / f"{s}.jsonl" for s in ("train", "held_out")}
+    mark = fingerprint(student.model_dump(mode="json"), inputs)
+    try:
+        done = read_outcome(folder)
+    except HerdsmanError:
+        done = {}
+    if done.get("fingerprint") == mark:
+        console.print(f"  {student.name}: up to date")
+        return done
+    outcome = train_student(student, data, folder, fingerprint=mark)
+    console.print(
+        f"  {student.name}: {outcome.steps} steps in {outcome.train_seconds:.0f}s, "
+        f"final loss {outcome.final_loss}, held-out loss {outcome.held_out_loss}"
+    )
+    return read_outcome(folder)

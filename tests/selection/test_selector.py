@@ -1,0 +1,173 @@
+"""``select_dataset`` and ``herdsman select`` on real Alpaca pairs, judged by the loopback stub teacher."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from herdsman.config import SelectConfig
+from herdsman.errors import HerdsmanError, InputError
+from herdsman.selection.selector import Judge, select_dataset
+from herdsman.store.run_store import RunStore
+from herdsman.teachers.factory import build_teacher
+from herdsman.teachers.options import TeacherOptions
+from herdsman.teachers.stub_server import StubServer
+from tests.conftest import assert_one_line_error, run_cli
+from tests.helpers.tiny_models import alpaca_dataset
+
+SCORER = "smollm2-135m-instruct"
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A herdsman dataset folder of 48 real Alpaca pairs, 8 held out, two sources."""
+    folder = alpaca_dataset(tmp_path_factory.mktemp("data") / "dataset", n=48, held_out=1 / 6)
+    path = folder / "train.jsonl"
+    rows = lines(path)
+    for n, row in enumerate(rows):
+        row["instruction_source"] = "alpaca" if n % 4 else "other"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
+def judge_for(stub: StubServer, store: Path) -> Judge:
+    teacher = build_teacher(
+        TeacherOptions(backend="openai", model="stub", base_url=stub.url, max_retries=0)
+    )
+    return Judge(teacher, RunStore(store))
+
+
+def test_select_scores_floors_and_diversity(
+    dataset: Path, stub: StubServer, tmp_path: Path
+) -> None:
+    cfg = SelectConfig(enabled=True, fraction=0.5, min_quality=2.0, quotas={"other": 0.25})
+    out = tmp_path / "selected"
+    judge = judge_for(stub, tmp_path / "store.sqlite")
+    report = select_dataset(dataset, out, cfg, scorer=SCORER, judge=judge, log=lambda _: None)
+    train = lines(dataset / "train.jsonl")
+    kept = lines(out / "train.jsonl")
+    scores = lines(out / "scores.jsonl")
+    assert report["candidates"] == len(train) == len(scores) == 40
+    assert report["target"] == 20
+    # Every kept row passed every floor and carries its scores as columns.
+    for row in kept:
+        assert row["score_quality"] >= 2.0 and row["score_ifd"] < 1.0
+        assert row["score_length"] == len(row["response"].split())
+    # The stub grades by a hash of the answer, so some pairs fall below the floor.
+    below = [s for s in scores if s.get("reason") == "quality below the floor"]
+    assert below and not any(s["kept"] for s in below)
+    assert len(kept) == report["kept"] == sum(s["kept"] for s in scores)
+    assert len(kept) <= 20
+    # The quota: a quarter of the target from 'other', when enough of it passes.
+    other = report["quotas"]["other"]
+    assert sum(r["instruction_source"] == "other" for r in kept) == min(5, other["available"])
+    assert report["by_source"]["other"]["before"] == 10
+    # Kept rows are the input's rows, in input order, unchanged but for the score columns.
+    originals = [{k: v for k, v in r.items() if not k.startswith("score_")} for r in kept]
+    positions = [train.index(r) for r in originals]
+    assert positions == sorted(positions)
+    # The held-out split is copied as it is.
+    assert (out / "held_out.jsonl").read_text() == (dataset / "held_out.jsonl").read_text()
+    card = (out / "README.md").read_text()
+    assert f"Kept **{len(kept)}** of 40" in card and "quality below the floor" in card
+    assert report["diversity"]["mean_cosine_distance_kept"] is not None
+    assert json.loads((out / "selection.json").read_text())["kept"] == len(kept)
+    # A re-run makes no judge call and no IFD forward pass: judge calls are in the
+    # store, IFD scores in the cache.
+    calls = stub.state.requests
+    again = select_dataset(dataset, out, cfg, scorer=SCORER, judge=judge, log=lambda _: None)
+    assert stub.state.requests == calls
+    assert again["kept"] == report["kept"]
+
+
+def test_k_center_keeps_a_more_diverse_set_than_random(dataset: Path, tmp_path: Path) -> None:
+    cfg = SelectConfig(enabled=True, size=10, scores=["length"])
+    report = select_dataset(dataset, tmp_path / "out", cfg, log=lambda _: None)
+    diversity = report["diversity"]
+    assert diversity["mean_cosine_distance_kept"] > diversity["mean_cosine_distance_random"]
+    none = select_dataset(
+        dataset, tmp_path / "none", cfg.model_copy(update={"diversity": "none"}), log=lambda _: None
+    )
+    assert none["kept"] == 10
+
+
+def test_bad_input_fails_before_any_scoring(
+    dataset: Path, stub: StubServer, tmp_path: Path
+) -> None:
+    judge = judge_for(stub, tmp_path / "store.sqlite")
+    out = tmp_path / "out"
+    cases = [
+        (SelectConfig(enabled=True, size=41), "select.size 41 is more than the 40 training pairs"),
+        (SelectConfig(enabled=True, size=5, quotas={"nowhere": 0.5}), r"select\.quotas\.nowhere"),
+    ]
+    for cfg, message in cases:
+        with pytest.raises(InputError, match=message):
+            select_dataset(dataset, out, cfg, scorer=SCORER, judge=judge, log=lambda _: None)
+    with pytest.raises(HerdsmanError, match=r"cannot load|not a local folder"):
+        select_dataset(
+            dataset, out, SelectConfig(enabled=True, size=5), scorer="./nope", judge=judge
+        )
+    missing = tmp_path / "bad.jsonl"
+    missing.write_text('{"instruction": "a"}\n')
+    with pytest.raises(InputError, match="missing column 'response'"):
+        select_dataset(missing, out, SelectConfig(enabled=True, size=1), judge=judge)
+    assert stub.state.requests == 0 and not out.exists()
+
+
+def test_config_rejects_contradictions() -> None:
+    from pydantic import ValidationError
+
+    for bad in (
+        {"enabled": True},
+        {"enabled": True, "size": 3, "fraction": 0.5},
+        {"enabled": True, "size": 3, "scores": ["ifd"], "min_quality": 3},
+        {"enabled": True, "size": 3, "quotas": {"a": 0.7, "b": 0.7}},
+    ):
+        with pytest.raises(ValidationError):
+            SelectConfig(**bad)
+
+
+def test_cli_select_and_its_errors(dataset: Path, stub: StubServer, tmp_path: Path) -> None:
+    out = tmp_path / "cli"
+    result = run_cli(
+        "select", str(dataset), "-o", str(out), "--size", "8", "--scores", "quality,length",
+        "--min-quality", "2", "--teacher", "openai", "--model", "stub",
+        "--base-url", stub.url, "--max-retries", "0",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    kept = lines(out / "train.jsonl")
+    assert 0 < len(kept) <= 8 and all(r["score_quality"] >= 2 for r in kept)
+    assert (out / ".herdsman" / "store.sqlite").is_file()
+    assert_one_line_error(
+        run_cli("select", str(dataset), "-o", str(out), "--size", "999", "--scores", "length"),
+        "999",
+    )
+    assert_one_line_error(
+        run_cli("select", str(dataset), "-o", str(out), "--scores", "length"),
+        "size",
+    )
+    assert_one_line_error(
+        run_cli("select", str(dataset), "-o", str(out), "--size", "2", "--quota", "junk"),
+        "--quota junk",
+    )
+    assert_one_line_error(
+        run_cli(
+            "select",
+            str(dataset),
+            "-o",
+            str(out),
+            "--size",
+            "2",
+            "--scores",
+            "ifd",
+            "--scorer",
+            str(tmp_path / "missing-model"),
+        ),
+        "missing-model",
+    )
