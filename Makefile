@@ -59,6 +59,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_ray.py
 	$(PY) benchmarks/bench_quality.py
 	$(PY) benchmarks/bench_judge.py
+	$(PY) benchmarks/bench_select.py
 
 clean:
 	rm -rf $(VENV) demo-run .pytest_cache .mypy_cache .ruff_cache

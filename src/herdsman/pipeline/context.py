@@ -96,12 +96,37 @@ class Context:
         t = self.config.teacher
         return {"backend": t.backend, "model": t.model, "base_url": t.base_url}
 
+    def release_teacher(self) -> None:
+        """Close the teacher and hand its memory back; the next :meth:`teacher` builds it again.
+
+        A vLLM engine reserves most of the GPU's memory for as long as it
+        lives, and a local teacher holds its weights: training and evaluation
+        need that memory, so the runner releases the teacher before every
+        stage that does not call it.
+        """
+        if self._teacher is None:
+            return
+        self._teacher.close()
+        self._teacher = None
+        free_accelerator_memory()
+
     def close(self) -> None:
         """Release the store and the teacher."""
         if self._store is not None:
             self._store.close()
         if self._teacher is not None:
             self._teacher.close()
+
+
+def free_accelerator_memory() -> None:
+    """Collect garbage and empty the CUDA cache (when torch is loaded and a GPU is there)."""
+    import gc
+    import sys
+
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 @dataclass(frozen=True)

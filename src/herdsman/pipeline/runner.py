@@ -155,6 +155,8 @@ def _run_locked(
                 console.print(f"{label}: up to date")
                 continue
             print_ = console.print
+            if not stage.calls_teacher:
+                ctx.release_teacher()  # its GPU memory goes to training and evaluation
             print_(f"{label}: {stage.help}")
             before = stage_fingerprint(stage, ctx)
             started = time.perf_counter()

@@ -82,6 +82,17 @@ class IfdScorer:
             self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.start
         )
 
+    def close(self) -> None:
+        """Drop the model and hand back its accelerator memory."""
+        import gc
+
+        import torch
+
+        self.model = None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
     def identity(self) -> str:
         """What decides the scores: model folder, wrapper, length limit."""
         return f"{Path(self.path).resolve()}|{self.wrapper}|{self.max_length}|ifd-1"

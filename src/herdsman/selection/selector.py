@@ -192,7 +192,7 @@ def select_dataset(
     cfg: SelectConfig,
     *,
     scorer: str | None = None,
-    judge: Judge | None = None,
+    judge: Judge | Callable[[], Judge] | None = None,
     log: Callable[[str], None] = print,
     progress: Callable[[str, int], Callable[[int], None]] | None = None,
 ) -> dict[str, Any]:
@@ -203,7 +203,9 @@ def select_dataset(
         out: The output folder (see the module docstring).
         cfg: What to score and keep.
         scorer: The IFD scorer model (a student base), when ``ifd`` is scored.
-        judge: The judge, when ``quality`` is scored.
+        judge: The judge, when ``quality`` is scored (or a function that builds
+            it: called after IFD scoring, so that a GPU teacher and the scorer
+            model are never in memory together).
         log: Where progress lines go.
         progress: ``progress(label, total)`` returns a function called with each finished count.
 
@@ -243,9 +245,11 @@ def select_dataset(
             ifd_scorer, pairs, out / IFD_CACHE, cfg.scorer_batch_size, on_batch=done
         )
         scores.ifd = [r.ifd for r in results]
-        del ifd_scorer
+        ifd_scorer.close()
     if judge is not None and "quality" in cfg.scores:
-        scores.quality = _judge_scores(pairs, judge, tick("judge", len(pairs)), log)
+        grader = judge if isinstance(judge, Judge) else judge()
+        scores.quality = _judge_scores(pairs, grader, tick("judge", len(pairs)), log)
+        judge = grader
     floors = Floors(cfg.min_quality, cfg.max_ifd if scores.ifd is not None else None, cfg.min_words)
     reasons = floor_reasons(scores, floors, len(train))
     passing = [n for n, r in enumerate(reasons) if r is None]
@@ -261,7 +265,7 @@ def select_dataset(
         dataset, cfg, train, sources, scores, reasons, kept, target, groups, embeddings
     )
     report["scorer"] = scorer if "ifd" in cfg.scores else None
-    report["judge"] = judge.teacher.model if judge is not None else None
+    report["judge"] = judge.teacher.model if isinstance(judge, Judge) else None
     _write(out, train, held, scores, reasons, kept, report)
     return report
 

@@ -58,8 +58,13 @@ def _run_select(ctx: Context) -> dict[str, Any]:
 
     cfg = ctx.config.select
     judge = None
-    if "quality" in cfg.scores:
-        judge = Judge(ctx.teacher(), ctx.store(), cfg.judge_retries)
+    if "quality" in cfg.scores:  # built after IFD: the scorer and a GPU teacher never share memory
+
+        def judge() -> Judge:
+            return Judge(ctx.teacher(), ctx.store(), cfg.judge_retries)
+
+    if "ifd" in cfg.scores:
+        ctx.release_teacher()
     with progress_bar("select") as (bar, task):
 
         def progress(label: str, total: int) -> Any:
