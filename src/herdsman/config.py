@@ -240,7 +240,15 @@ class StudentConfig(Section):
     )
     warmup_ratio: float = Field(0.0, ge=0, lt=1)
     padding: Literal["packing", "group_by_length", "none"] = "packing"
-    bf16: bool = False
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+        "auto", description="auto: bf16 where the GPU supports it, fp16 on older GPUs, fp32 on CPU"
+    )
+    attention: Literal["auto", "sdpa", "flash_attention_2", "eager"] = Field(
+        "auto", description="auto: FlashAttention-2 when installed, on a GPU, in half precision"
+    )
+    gradient_checkpointing: bool | None = Field(
+        None, description="Recompute activations to save memory (default: on for decoder-only)"
+    )
     seed: int = 42
     from_scratch: bool = Field(False, description="Initialise weights randomly from the config")
 

@@ -78,6 +78,10 @@ def test_an_interrupted_scoring_resumes_from_its_cache(smollm2: IfdScorer, tmp_p
     again = score_pairs(second, pairs, cache, batch_size=2)  # type: ignore[arg-type]
     assert second.scored == 3  # only the pairs not yet in the cache
     assert [s.ifd for s in again[:4]] == [s.ifd for s in done]
+    # Everything cached: a new scorer never loads its weights.
+    fresh = IfdScorer("smollm2-135m-instruct", max_length=256)
+    assert [s.ifd for s in score_pairs(fresh, pairs, cache)] == [s.ifd for s in again]
+    assert fresh._model is None
     # Duplicate pairs are scored once.
     third = CountingScorer(smollm2)
     score_pairs(third, [pairs[0], pairs[0]], tmp_path / "other.jsonl")  # type: ignore[arg-type]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from herdsman.errors import HerdsmanError
+from herdsman.errors import HerdsmanError, TeacherFatalError
 from herdsman.generation.respond import RespondSettings, respond
 from herdsman.records import SamplingParams
 from herdsman.store.run_store import RunStore
@@ -44,6 +45,7 @@ def answers(path: Path) -> list[tuple[str, str, str]]:
 def test_ray_workers_give_the_single_process_output_and_resume(
     ray_cluster: None, tmp_path: Path
 ) -> None:
+    """respond and generate on Ray (one pool of workers for both): the single-process output."""
     src = instructions(tmp_path / "in.jsonl", 4)
     one = build_teacher(TeacherOptions(batch_size=2))
     with RunStore(tmp_path / "one.sqlite") as store:
@@ -58,18 +60,13 @@ def test_ray_workers_give_the_single_process_output_and_resume(
         assert (report.calls.cached, report.calls.ok) == (2, 2)  # 2 chunks of 1, one per worker
         again = respond(on_ray, store, src, tmp_path / "ray.jsonl", SETTINGS)
         assert again.calls.ok == 0 and store.count() == 4
-    on_ray.close()
     assert answers(tmp_path / "ray.jsonl") == answers(tmp_path / "one.jsonl")
+    generate_matches_one_process(one, on_ray, tmp_path)
+    on_ray.close()
+    one.close()
 
 
-def test_openai_is_not_sent_to_ray() -> None:
-    with pytest.raises(HerdsmanError, match="Ray runs local or vllm"):
-        build_teacher(
-            TeacherOptions(backend="openai", model="m", base_url="http://x", ray_address="local")
-        )
-
-
-def test_generate_on_ray_matches_one_process(ray_cluster: None, tmp_path: Path) -> None:
+def generate_matches_one_process(one: Any, on_ray: Any, tmp_path: Path) -> None:
     from herdsman.generation.generate import GenerateSettings, generate
     from herdsman.generation.prompts import Planner
     from herdsman.generation.seeds import load_seeds
@@ -79,17 +76,47 @@ def test_generate_on_ray_matches_one_process(ray_cluster: None, tmp_path: Path) 
         n=40, sampling=SamplingParams(temperature=0.0, max_tokens=48), wave=2, max_calls=2
     )
     outputs = []
-    for name, options in (
-        ("one", TeacherOptions(batch_size=1)),
-        ("ray", TeacherOptions(batch_size=1, ray_address="auto", ray_workers=2)),
-    ):
-        teacher = build_teacher(options)
+    for name, teacher in (("gen-one", one), ("gen-ray", on_ray)):
         with RunStore(tmp_path / f"{name}.sqlite") as store:
             report = generate(teacher, store, Planner("example", seeds, seed=3), settings,
                               tmp_path / f"{name}.jsonl")  # fmt: skip
             rows = store._conn.execute("SELECT text FROM calls ORDER BY key").fetchall()
             replies = [text for (text,) in rows]
-        teacher.close()
         assert report.calls_made == 2 and all(replies)
         outputs.append((replies, (tmp_path / f"{name}.jsonl").read_text()))
     assert outputs[0] == outputs[1]  # the teacher's replies and the kept instructions
+
+
+def test_a_pool_the_cluster_cannot_place_and_a_dead_worker_are_one_line_errors(
+    ray_cluster: None, tmp_path: Path
+) -> None:
+    import ray
+
+    too_many = build_teacher(TeacherOptions(ray_address="auto", ray_workers=3))
+    with pytest.raises(TeacherFatalError, match="3 Ray workers need 3 CPUs"):
+        too_many.run(iter([]), _NoSink())
+    src = instructions(tmp_path / "in.jsonl", 2)
+    teacher = build_teacher(TeacherOptions(batch_size=1, ray_address="auto", ray_workers=1))
+    teacher._start()  # type: ignore[attr-defined]
+    ray.kill(teacher._actors[0])  # type: ignore[attr-defined]
+    with (
+        RunStore(tmp_path / "store.sqlite") as store,
+        pytest.raises(TeacherFatalError, match="a Ray teacher worker failed"),
+    ):
+        respond(teacher, store, src, tmp_path / "out.jsonl", SETTINGS)
+    teacher.close()
+
+
+class _NoSink:
+    def put(self, request: Any, completion: Any) -> None:
+        raise AssertionError("nothing should be answered")
+
+    def flush(self) -> None:
+        pass
+
+
+def test_openai_is_not_sent_to_ray() -> None:
+    with pytest.raises(HerdsmanError, match="Ray runs local or vllm"):
+        build_teacher(
+            TeacherOptions(backend="openai", model="m", base_url="http://x", ray_address="local")
+        )

@@ -57,3 +57,18 @@ def test_two_processes_follow_the_single_process_loss_curve(tmp_path: Path) -> N
             curve_two,
         )
     assert (tmp_path / "two" / "model.safetensors").is_file()
+    # The saved student is whole (saved through the trainer on every process) and
+    # computes what the single-process one computes.
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    models = [AutoModelForCausalLM.from_pretrained(tmp_path / n) for n in ("one", "two")]
+    counted = sum(p.numel() for p in models[0].parameters())
+    assert one["parameters"] == two["parameters"]
+    assert abs(one["parameters"] - counted) <= models[0].get_input_embeddings().weight.numel()
+    ids = torch.tensor([[1, 345, 2000, 77, 9, 4021, 13]])
+    with torch.no_grad():
+        logits = [m(ids).logits for m in models]
+        base = AutoModelForCausalLM.from_pretrained(base)(ids).logits
+    assert torch.allclose(logits[0], logits[1], rtol=0.05, atol=0.05)
+    assert not torch.allclose(logits[1], base, rtol=0.05, atol=0.05)  # it did train

@@ -163,6 +163,12 @@ def test_causal_student_trains_and_loads(causal: Path, dataset: Path, work: Path
     first, last = outcome.loss_curve[0][1], outcome.loss_curve[-1][1]
     assert last < first  # it learned something
     assert outcome.held_out_loss is not None and outcome.tokens_per_second > 0
+    record = json.loads((out / "herdsman-train.json").read_text())
+    if not torch.cuda.is_available():  # fp32 weights, autocast off, SDPA on CPU
+        assert (record["precision"], record["attention"]) == ("fp32", "sdpa")
+    assert record["parameters"] == sum(
+        p.numel() for p in AutoModelForCausalLM.from_pretrained(out).parameters()
+    )
     names = {p.name for p in out.iterdir()}
     assert {"config.json", "model.safetensors", "tokenizer.json", "generation_config.json"} <= names
     assert {"README.md", "loss_curve.png", "herdsman-train.json"} <= names

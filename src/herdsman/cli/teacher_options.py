@@ -52,6 +52,8 @@ def _teacher_params() -> list[inspect.Parameter]:
         ("timeout", Annotated[float, typer.Option("--timeout", help="Seconds per HTTP request (openai).")], d["timeout_s"]),
         ("prices", Annotated[Path | None, typer.Option("--prices", help="YAML/JSON price table: model: {input, output} USD per 1M tokens.")], None),
         ("allow_insecure_key", Annotated[bool, typer.Option("--allow-insecure-key", help="Send the API key over plain HTTP to a non-loopback --base-url (refused otherwise).")], d["allow_insecure_key"]),
+        ("window", Annotated[int, typer.Option("--window", min=1, help="Requests per vLLM engine call (vllm).")], d["window"]),
+        ("engine_arg", Annotated[list[str] | None, typer.Option("--engine-arg", help="vLLM engine setting KEY=VALUE (repeatable): tensor_parallel_size, max_model_len, gpu_memory_utilization, dtype, enforce_eager, ...")], None),
     ]  # fmt: skip
     return [
         inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=v, annotation=a)
@@ -80,6 +82,7 @@ def build_options(values: dict[str, Any]) -> Any:
     """
     from herdsman.teachers.options import TeacherOptions
 
+    engine_args = parse_engine_args(values.get("engine_arg") or [])
     if values["teacher"] not in BACKENDS:
         raise HerdsmanError(
             f"--teacher: unknown backend '{values['teacher']}' (local, openai or vllm)"
@@ -97,7 +100,39 @@ def build_options(values: dict[str, Any]) -> Any:
         timeout_s=values["timeout"],
         prices=values["prices"],
         allow_insecure_key=values["allow_insecure_key"],
+        window=values["window"],
+        engine_args=engine_args,
     )
+
+
+def parse_engine_args(items: list[str]) -> Any:
+    """``--engine-arg KEY=VALUE`` options as validated :class:`VLLMEngineArgs` (YAML values).
+
+    Raises:
+        HerdsmanError: Not KEY=VALUE, an unknown key, or a value out of range.
+    """
+    import yaml
+    from pydantic import ValidationError
+
+    from herdsman.teachers.options import VLLMEngineArgs
+
+    found: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise HerdsmanError(f"--engine-arg {item}: expected KEY=VALUE, e.g. max_model_len=8192")
+        try:
+            found[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            found[key.strip()] = value
+    try:
+        return VLLMEngineArgs(**found)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        known = ", ".join(VLLMEngineArgs.model_fields)
+        message = "unknown setting" if first["type"] == "extra_forbidden" else first["msg"]
+        raise HerdsmanError(f"--engine-arg {where}: {message} (settings: {known})") from None
 
 
 def build_sampling(values: dict[str, Any]) -> Any:

@@ -53,6 +53,23 @@ def train(
         str, typer.Option("--padding", help="packing, group_by_length or none.")
     ] = "packing",
     seed: Annotated[int, typer.Option("--seed")] = 42,
+    precision: Annotated[
+        str,
+        typer.Option(
+            "--precision",
+            help="auto (bf16 where supported, fp16 on older GPUs, fp32 on CPU), bf16, fp16, fp32.",
+        ),
+    ] = "auto",
+    attention: Annotated[
+        str, typer.Option("--attention", help="auto, sdpa, flash_attention_2 or eager.")
+    ] = "auto",
+    gradient_checkpointing: Annotated[
+        bool | None,
+        typer.Option(
+            "--gradient-checkpointing/--no-gradient-checkpointing",
+            help="Recompute activations to save memory (default: on for decoder-only).",
+        ),
+    ] = None,
 ) -> None:
     """Fine-tune students on a LaMini dataset (defaults: the paper's hyperparameters).
 
@@ -101,6 +118,9 @@ def train(
                 max_steps=max_steps,
                 padding=padding,
                 seed=seed,
+                precision=precision,
+                attention=attention,
+                gradient_checkpointing=gradient_checkpointing,
             )
         except ValidationError as exc:
             first = exc.errors()[0]

@@ -56,7 +56,7 @@ class IfdScorer:
             HerdsmanError: The model cannot be resolved or loaded.
         """
         import torch
-        from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+        from transformers import AutoConfig, AutoTokenizer
 
         quiet_progress_bars()
         resolved = resolve_base(base)
@@ -65,14 +65,11 @@ class IfdScorer:
         self.max_length = max_length
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         try:
+            AutoConfig.from_pretrained(self.path, local_files_only=True)
             self.tokenizer: Any = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
-            cls: Any = (
-                AutoModelForSeq2SeqLM if self.architecture == "seq2seq" else AutoModelForCausalLM
-            )
-            self.model: Any = cls.from_pretrained(self.path, local_files_only=True)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, KeyError) as exc:
             raise HerdsmanError(f"IFD scorer {base}: cannot load the model ({exc})") from None
-        self.model = self.model.to(self.device).eval()
+        self._model: Any = None  # weights load on first use: a resumed run may need none
         self.wrapper = choose_wrapper(wrapper, self.tokenizer, self.architecture)
         start = self.tokenizer.bos_token_id
         if start is None:
@@ -82,13 +79,35 @@ class IfdScorer:
             self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.start
         )
 
+    @property
+    def model(self) -> Any:
+        """The scorer's weights, loaded on first use.
+
+        Raises:
+            HerdsmanError: The weights cannot be loaded.
+        """
+        if self._model is None:
+            from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+            cls: Any = (
+                AutoModelForSeq2SeqLM if self.architecture == "seq2seq" else AutoModelForCausalLM
+            )
+            try:
+                model = cls.from_pretrained(self.path, local_files_only=True)
+            except (OSError, ValueError) as exc:
+                raise HerdsmanError(
+                    f"IFD scorer {self.name}: cannot load the model ({exc})"
+                ) from None
+            self._model = model.to(self.device).eval()
+        return self._model
+
     def close(self) -> None:
         """Drop the model and hand back its accelerator memory."""
         import gc
 
         import torch
 
-        self.model = None
+        self._model = None
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()

@@ -5,7 +5,8 @@ farthest (cosine distance) from everything chosen so far. The chosen set's
 covering radius is at most twice the best possible. Memory is the embeddings
 plus one float per point (a million 384-dimensional float32 embeddings take
 about 1.5 GB); the picks are computed in rounds of matrix products (see
-:func:`kcenter_greedy`), the same picks as the one-at-a-time rule.
+:func:`kcenter_greedy`), the same picks as the one-at-a-time rule (two
+picks at an exact or near tie may swap places through float rounding).
 
 Why not a library: apricot's facility location and submodlib need a dense or
 k-nearest-neighbour similarity graph over all points (quadratic, or a
@@ -22,7 +23,7 @@ from collections.abc import Callable
 import numpy as np
 
 #: Rows per block of the distance update: bounds the temporary (rows x centres) matrix.
-BLOCK = 65_536
+BLOCK = 16_384
 #: Candidates examined per round of the batched greedy step.
 CANDIDATES = 1024
 

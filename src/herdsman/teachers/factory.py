@@ -27,7 +27,7 @@ def build_teacher(options: TeacherOptions) -> Teacher:
             options,
             options.ray_address,
             options.ray_workers,
-            gpus_per_worker=1.0 if options.backend == "vllm" else 0.0,
+            gpus_per_worker=float(options.engine_args.gpus()) if options.backend == "vllm" else 0.0,
         )
     if options.backend == "openai":
         from herdsman.teachers.openai_http import OpenAISettings, OpenAITeacher
@@ -75,7 +75,9 @@ def build_teacher(options: TeacherOptions) -> Teacher:
     if options.backend == "vllm":
         from herdsman.teachers.vllm_offline import VLLMTeacher
 
-        return VLLMTeacher(options.model, window=max(options.batch_size, 256))
+        return VLLMTeacher(
+            options.model, window=options.window, engine_args=options.engine_args.as_kwargs()
+        )
     from herdsman.teachers.local import LocalTeacher
 
     return LocalTeacher(options.model, batch_size=options.batch_size, device=options.device)

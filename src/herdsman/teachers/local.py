@@ -36,8 +36,9 @@ def resolve_model_path(model: str | None) -> tuple[Path, str]:
     """Resolve a ``--model`` value to a local folder and a stable name for call keys.
 
     Args:
-        model: ``None`` or an embedded alias (default teacher), or a local
-            Hugging Face model folder.
+        model: ``None`` or an embedded alias (default teacher), a local
+            Hugging Face model folder, or a hub id already in the local
+            Hugging Face cache (nothing is downloaded).
 
     Raises:
         TeacherFatalError: If the path does not exist or is not a model folder.
@@ -47,10 +48,43 @@ def resolve_model_path(model: str | None) -> tuple[Path, str]:
         return converted_folder(alias), alias
     path = Path(model).expanduser()
     if not path.exists():
-        raise TeacherFatalError(f"model path {model} does not exist (pass a local model folder)")
+        cached = _cached_hub_model(model)
+        if cached is not None:
+            return cached, model
+        raise TeacherFatalError(
+            f"model {model}: not a local folder and not in the local Hugging Face cache "
+            "(pass a model folder; nothing is downloaded at run time)"
+        )
     if not (path / "config.json").is_file():
         raise TeacherFatalError(f"{model}: not a Hugging Face model folder (no config.json)")
     return path.resolve(), str(path.resolve())
+
+
+def _cached_hub_model(repo_id: str) -> Path | None:
+    """The cached snapshot folder of a hub model id, without any network access."""
+    if repo_id.count("/") != 1 or repo_id.startswith((".", "/", "~")):
+        return None
+    try:
+        from huggingface_hub import snapshot_download
+
+        folder = Path(snapshot_download(repo_id, local_files_only=True))
+    except Exception:  # not cached, or not a valid repo id: both mean "not here"
+        return None
+    return folder if (folder / "config.json").is_file() else None
+
+
+def teacher_dtype(on_gpu: bool, bf16_supported: bool) -> Any:
+    """bf16 on GPUs that support it, fp16 on older ones (T4, V100), fp32 on CPU."""
+    import torch
+
+    if not on_gpu:
+        return torch.float32
+    return torch.bfloat16 if bf16_supported else torch.float16
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether an exception is a CUDA (or host) out-of-memory error."""
+    return isinstance(exc, MemoryError) or "out of memory" in str(exc).lower()
 
 
 class LocalTeacher(Teacher):
@@ -82,20 +116,34 @@ class LocalTeacher(Teacher):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         device = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
-        dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+        on_gpu = device.startswith("cuda")
+        dtype = teacher_dtype(on_gpu, on_gpu and torch.cuda.is_bf16_supported())
+        # On a GPU, device_map places the weights as they load (spread over every
+        # visible GPU when one is not enough) instead of loading to CPU first.
+        placement: dict[str, Any] = {"device_map": "auto" if device == "cuda" else device}
+        if not on_gpu:
+            placement = {}
         try:
             tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
             lm: Any = AutoModelForCausalLM.from_pretrained(
-                self.path, dtype=dtype, local_files_only=True
+                self.path, dtype=dtype, local_files_only=True, **placement
             )
         except (OSError, ValueError) as exc:
             raise TeacherFatalError(f"{self.path}: cannot load model ({exc})") from None
+        except (RuntimeError, MemoryError) as exc:
+            if not is_out_of_memory(exc):
+                raise
+            raise TeacherFatalError(
+                f"{self.path}: out of memory loading the teacher on {device}; use a machine with "
+                "more GPU memory, the vllm backend (tensor_parallel_size), or an OpenAI-compatible "
+                "server"
+            ) from None
         tokenizer.padding_side = "left"
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         self._tokenizer = tokenizer
-        self._lm = lm.to(device).eval()
-        self._device = device
+        self._lm = (lm if placement else lm.to(device)).eval()
+        self._device = str(getattr(self._lm, "device", device))
 
     def close(self) -> None:
         """Drop the model."""

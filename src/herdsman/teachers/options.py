@@ -17,6 +17,38 @@ from pydantic import BaseModel, ConfigDict, Field
 from herdsman.teachers import OPENAI_DEFAULT_URL
 
 
+class VLLMEngineArgs(BaseModel):
+    """The ``vllm.LLM`` engine settings herdsman passes through (``teacher.engine_args``).
+
+    Unset fields keep vLLM's defaults. ``tensor_parallel_size`` spreads one
+    model over that many GPUs (a 70B teacher); on Ray each actor then asks
+    for that many GPUs. ``max_model_len`` caps the context so that a
+    long-context model starts on a smaller card; ``gpu_memory_utilization``
+    is the share of each GPU vLLM reserves (its default is 0.9).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    tensor_parallel_size: int | None = Field(None, ge=1, le=64)
+    pipeline_parallel_size: int | None = Field(None, ge=1, le=64)
+    max_model_len: int | None = Field(None, ge=16)
+    gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] | None = None
+    enforce_eager: bool | None = None
+    max_num_seqs: int | None = Field(None, ge=1)
+    enable_prefix_caching: bool | None = None
+    quantization: str | None = None
+    seed: int | None = None
+
+    def as_kwargs(self) -> dict[str, object]:
+        """The set fields, as ``vllm.LLM`` keyword arguments."""
+        return self.model_dump(exclude_none=True)
+
+    def gpus(self) -> int:
+        """GPUs one engine uses."""
+        return (self.tensor_parallel_size or 1) * (self.pipeline_parallel_size or 1)
+
+
 class TeacherOptions(BaseModel):
     """How to reach a teacher. The CLI's teacher options and a config's ``teacher:`` section."""
 
@@ -33,6 +65,10 @@ class TeacherOptions(BaseModel):
     tpm: float | None = Field(None, gt=0)
     prices: Path | None = None
     batch_size: int = Field(16, ge=1)
+    window: int = Field(
+        4096, ge=1, description="vllm: requests per engine call (and per Ray task with vllm)"
+    )
+    engine_args: VLLMEngineArgs = Field(default_factory=VLLMEngineArgs)
     device: str | None = None
     batch_api: bool = Field(False, description="openai: use the Batch API (half price, <= 24 h)")
     batch_journal: Path | None = None

@@ -7,14 +7,20 @@ run on Ray is resumable, never duplicates a record, and can be finished by a
 single process, or the other way round). Each worker is a Ray actor holding
 one teacher built from the same :class:`TeacherOptions` (``local`` on CPU
 workers, ``vllm`` with one GPU per actor); the driver hands out chunks of
-requests and collects answers as each chunk finishes.
+requests and collects answers as each chunk finishes. Before any actor starts,
+the cluster's free CPUs and GPUs are checked against what the workers ask for
+(Ray would otherwise queue an actor that can never be placed, and the run
+would wait forever); a worker that dies ends the run with a one-line teacher
+error, and the chunks that had not come back are asked again on the next run.
 
 Why long-lived actors (``ray.util.ActorPool``) and not Ray Data's
 ``map_batches``: a Ray Data pipeline starts its actors for each execution, and
 ``generate`` calls the teacher in many small waves (generate, filter, dedup,
 generate more), so every wave would reload the model on every worker. The
-actors here load it once per run. A task is one ``batch_size`` batch of the
-inner teacher, and at most one task per worker is in flight, so memory on the
+actors here load it once per run. A task is one ``batch_size`` batch of a
+``local`` teacher, or one ``window`` of a ``vllm`` teacher (thousands of
+requests: a vLLM engine keeps the GPU busy only with hundreds of sequences in
+flight), and at most one task per worker is in flight, so memory on the
 driver stays flat however many requests stream through. The call key is the inner teacher's, so
 outputs are identical to a single-process run for the same inputs and
 greedy decoding.
@@ -85,6 +91,38 @@ def start_ray(address: str) -> None:
         raise TeacherFatalError(f"Ray cluster at {address!r}: {exc}") from None
 
 
+def _first_line(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return lines[-1] if lines else type(exc).__name__
+
+
+def check_resources(
+    resources: dict[str, float], workers: int, cpus_per_worker: float, gpus_per_worker: float
+) -> None:
+    """Refuse a pool the cluster cannot place (Ray would wait for it forever).
+
+    Args:
+        resources: ``ray.cluster_resources()``.
+        workers: Actors to start.
+        cpus_per_worker: CPUs each asks for.
+        gpus_per_worker: GPUs each asks for.
+
+    Raises:
+        TeacherFatalError: More CPUs or GPUs asked for than the cluster has.
+    """
+    for name, each, flag in (
+        ("GPU", gpus_per_worker, "GPUs"),
+        ("CPU", cpus_per_worker, "CPUs"),
+    ):
+        need, have = workers * each, float(resources.get(name, 0.0))
+        if need > have:
+            raise TeacherFatalError(
+                f"{workers} Ray workers need {need:g} {flag} ({each:g} each) and the cluster has "
+                f"{have:g}: lower teacher.ray_workers (--ray-workers)"
+                + (" or tensor_parallel_size" if name == "GPU" else "")
+            )
+
+
 class RayTeacher(Teacher):
     """A teacher whose calls run on Ray workers.
 
@@ -111,9 +149,14 @@ class RayTeacher(Teacher):
         self.backend = identity.backend
         self.model = identity.model
         self.endpoint = identity.endpoint
+        if gpus_per_worker == 0 and inner.backend == "local":
+            # Recent Ray no longer hides GPUs from actors that asked for none:
+            # without this, every CPU worker would load its model on cuda:0.
+            inner = inner.model_copy(update={"device": "cpu"})
         self._options = inner.model_dump(mode="json")
         self.address, self.workers = address, max(1, workers)
         self.cpus, self.gpus = cpus_per_worker, gpus_per_worker
+        self.chunk = inner.window if inner.backend == "vllm" else inner.batch_size
         self._pool: Any = None
         self._actors: list[Any] = []
 
@@ -123,6 +166,7 @@ class RayTeacher(Teacher):
             from ray.util import ActorPool
 
             start_ray(self.address)
+            check_resources(ray.cluster_resources(), self.workers, self.cpus, self.gpus)
             actor = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus)(TeacherWorker)
             self._actors = [actor.remote(self._options) for _ in range(self.workers)]
             self._pool = ActorPool(self._actors)
@@ -131,8 +175,7 @@ class RayTeacher(Teacher):
     def run(self, requests: Iterable[ChatRequest], sink: ResultSink) -> None:
         """Answer requests on the workers; each chunk's outcomes reach the sink as it ends."""
         stream = iter(requests)
-        # One task = one generate() batch of the inner teacher (batch_size requests).
-        size = int(self._options.get("batch_size") or 1)
+        size = max(1, int(self.chunk))
         chunks = iter(lambda: list(itertools.islice(stream, size)), [])
         by_key: dict[str, ChatRequest] = {}
 
@@ -141,7 +184,14 @@ class RayTeacher(Teacher):
             return actor.answer.remote(chunk)
 
         def drain_one() -> None:
-            for key, completion in pool.get_next_unordered():
+            import ray
+
+            try:
+                answered = pool.get_next_unordered()
+            except ray.exceptions.RayError as exc:
+                # What came back is in the store; the rest is asked again on the next run.
+                raise TeacherFatalError(f"a Ray teacher worker failed: {_first_line(exc)}") from None
+            for key, completion in answered:
                 sink.put(by_key.pop(key), completion)
             sink.flush()
 

@@ -123,12 +123,16 @@ class VLLMTeacher(Teacher):
         if self._llm is not None:
             return
         try:
-            from vllm import LLM
+            from vllm import LLM, SamplingParams  # noqa: F401 - both must be importable
         except ImportError:
             raise TeacherFatalError(
                 "the vllm backend needs vLLM: pip install 'herdsman[vllm]' (a CUDA GPU)"
             ) from None
-        self._llm = LLM(model=str(self.path), **self.engine_args)
+        try:
+            self._llm = LLM(model=str(self.path), **self.engine_args)
+        except (ValueError, RuntimeError) as exc:  # bad engine settings, not enough GPU memory
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise TeacherFatalError(f"vLLM could not start {self.path}: {first}") from None
 
     def close(self) -> None:
         """Drop the engine."""
@@ -136,9 +140,9 @@ class VLLMTeacher(Teacher):
 
     def generate(self, batch: list[ChatRequest]) -> list[Completion]:
         """Answer one window of requests in a single engine call."""
+        self.load()  # a missing vLLM is an install message, not an ImportError below
         from vllm import SamplingParams
 
-        self.load()
         params = [SamplingParams(**sampling_kwargs(r)) for r in batch]
         outputs = self._llm.chat([list(r.messages) for r in batch], params, use_tqdm=False)
         return [

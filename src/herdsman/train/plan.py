@@ -11,6 +11,7 @@ from typing import Any
 from herdsman.config import StudentConfig
 from herdsman.train.bases import StudentBase
 from herdsman.train.data import TrainingData
+from herdsman.train.precision import detect_hardware, resolve_attention, resolve_precision
 
 CHECKPOINTS = ".checkpoints"
 
@@ -36,6 +37,8 @@ class TrainPlan:
     accumulation: int
     steps_per_epoch: int
     total_steps: int
+    precision: str = "fp32"
+    attention: str = "sdpa"
 
     @property
     def checkpoints(self) -> Path:
@@ -52,7 +55,22 @@ class TrainPlan:
         accumulation = max(1, math.ceil(student.batch_size / per_step))
         steps_per_epoch = max(1, math.ceil(len(data.train) / (per_step * accumulation)))
         total = student.max_steps or math.ceil(steps_per_epoch * student.epochs)
-        return cls(base, wrapper, data, out, accumulation, steps_per_epoch, total)
+        hardware = detect_hardware()
+        precision = resolve_precision(student.precision, hardware)
+        attention = (
+            resolve_attention(student.attention, precision, hardware)
+            if base.architecture == "causal"
+            else "eager"  # encoder-decoder students: the model's own attention
+        )
+        return cls(
+            base, wrapper, data, out, accumulation, steps_per_epoch, total, precision, attention
+        )
+
+    def gradient_checkpointing(self, student: StudentConfig) -> bool:
+        """The student's setting, else on for decoder-only students (TRL's default) only."""
+        if student.gradient_checkpointing is not None:
+            return student.gradient_checkpointing
+        return self.base.architecture == "causal"
 
     def trainer_arguments(self, student: StudentConfig) -> dict[str, Any]:
         """``TrainingArguments`` shared by both paths (paper defaults: linear, AdamW, seed 42)."""
@@ -72,7 +90,9 @@ class TrainPlan:
             "optim": "adamw_torch",
             "seed": student.seed,
             "data_seed": student.seed,
-            "bf16": student.bf16,
+            "bf16": self.precision == "bf16",
+            "fp16": self.precision == "fp16",
+            "gradient_checkpointing": self.gradient_checkpointing(student),
             "logging_steps": max(1, self.total_steps // 50),
             "logging_first_step": True,
             "save_strategy": "steps",

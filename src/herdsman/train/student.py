@@ -53,17 +53,22 @@ class TrainOutcome:
     output: str
     loss_curve: list[tuple[int, float]]
     fingerprint: str | None = None
+    precision: str = "fp32"
+    attention: str = "sdpa"
 
 
-def _load_model(path: Path, architecture: str, student: StudentConfig) -> Any:
+def _load_model(path: Path, architecture: str, attention: str) -> Any:
+    """The base in float32 (the trainer autocasts; the optimizer keeps fp32 master weights)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
-    dtype = torch.bfloat16 if student.bf16 else torch.float32
     if architecture == "seq2seq":
-        return AutoModelForSeq2SeqLM.from_pretrained(path, dtype=dtype)
-    # SDPA builds the block-diagonal mask packed rows need from their position ids.
-    return AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation="sdpa")
+        return AutoModelForSeq2SeqLM.from_pretrained(path, dtype=torch.float32)
+    # SDPA builds the block-diagonal mask packed rows need from their position ids;
+    # FlashAttention-2 takes them as variable-length sequences.
+    return AutoModelForCausalLM.from_pretrained(
+        path, dtype=torch.float32, attn_implementation=attention
+    )
 
 
 def _real_tokens(plan: TrainPlan, tokenizer: Any, max_length: int) -> int:
@@ -150,7 +155,7 @@ def train_student(
     wrapper = choose_wrapper(student.wrapper, tokenizer, base.architecture)
     data = build_training_data(data_path, tokenizer, wrapper, student.max_length, base.architecture)
     plan = TrainPlan.make(student, base, wrapper, data, out_dir)
-    model = _load_model(base.path, base.architecture, student)
+    model = _load_model(base.path, base.architecture, plan.attention)
     callbacks = [_progress_callback(student.name)]
     if base.architecture == "seq2seq":
         from herdsman.train.seq2seq import build_seq2seq_trainer
@@ -204,11 +209,37 @@ def train_student(
         output=str(out_dir),
         loss_curve=history,
         fingerprint=fingerprint,
+        precision=plan.precision,
+        attention=plan.attention,
     )
-    if trainer.is_world_process_zero():
-        _save(trainer, tokenizer, student, plan, outcome, data_path)
-    trainer.accelerator.wait_for_everyone()
+    _save(trainer, tokenizer, student, plan, outcome, data_path)
     return outcome
+
+
+def _generation_defaults(config: Any, tokenizer: Any) -> None:
+    """Greedy answers ending at the tokenizer's end token (what evaluation expects)."""
+    config.eos_token_id = tokenizer.eos_token_id
+    config.pad_token_id = tokenizer.pad_token_id
+    config.max_new_tokens = 256
+    config.do_sample = False
+    for unset in ("temperature", "top_p", "top_k"):
+        if hasattr(config, unset):
+            setattr(config, unset, None)
+
+
+def _saved_parameters(folder: Path) -> int:
+    """Parameters in the saved weight files (a sharded or partitioned model counts right)."""
+    from safetensors import safe_open
+
+    total = 0
+    for path in sorted(folder.glob("*.safetensors")):
+        with safe_open(str(path), framework="pt") as f:
+            for name in f.keys():  # noqa: SIM118 - safe_open is not a mapping
+                count = 1
+                for dim in f.get_slice(name).get_shape():
+                    count *= int(dim)
+                total += count
+    return total
 
 
 def _save(
@@ -219,26 +250,35 @@ def _save(
     outcome: TrainOutcome,
     data_path: Path,
 ) -> None:
+    """Save the student whole, however it was trained.
+
+    Every rank calls the trainer's ``save_model``: under FSDP the model is
+    wrapped and under DeepSpeed ZeRO-3 its parameters are partitioned, and
+    gathering them into one state dict needs every process. A LoRA adapter is
+    saved the same way, then merged into a fresh float32 copy of the base on
+    rank 0 (merging a sharded model in place would fail). Cards, the loss
+    curve and the training record are written by rank 0 only.
+    """
     from herdsman.train.model_card import plot_loss_curve, render_model_card
 
     out = plan.out_dir
     out.mkdir(parents=True, exist_ok=True)
-    model = trainer.model
+    unwrapped = trainer.accelerator.unwrap_model(trainer.model)
+    _generation_defaults(unwrapped.generation_config, tokenizer)
+    trainer.save_model(str(out / "adapter" if student.method == "lora" else out))
+    trainer.accelerator.wait_for_everyone()
+    if not trainer.is_world_process_zero():
+        return
     if student.method == "lora":
-        model.save_pretrained(out / "adapter")
+        from peft import PeftModel
+
         tokenizer.save_pretrained(out / "adapter")
-        model = model.merge_and_unload()
-    outcome.parameters = sum(p.numel() for p in model.parameters())
-    config = model.generation_config
-    config.eos_token_id = tokenizer.eos_token_id
-    config.pad_token_id = tokenizer.pad_token_id
-    config.max_new_tokens = 256
-    config.do_sample = False
-    for unset in ("temperature", "top_p", "top_k"):
-        if hasattr(config, unset):
-            setattr(config, unset, None)
-    model.save_pretrained(out)
+        base = _load_model(plan.base.path, plan.base.architecture, plan.attention)
+        merged = PeftModel.from_pretrained(base, out / "adapter").merge_and_unload()
+        _generation_defaults(merged.generation_config, tokenizer)
+        merged.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    outcome.parameters = _saved_parameters(out)
     plot_loss_curve(outcome.loss_curve, out / "loss_curve.png", outcome.name)
     (out / "README.md").write_text(
         render_model_card(student, outcome, data_path, plan), encoding="utf-8"
