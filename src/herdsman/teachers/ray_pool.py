@@ -190,7 +190,9 @@ class RayTeacher(Teacher):
                 answered = pool.get_next_unordered()
             except ray.exceptions.RayError as exc:
                 # What came back is in the store; the rest is asked again on the next run.
-                raise TeacherFatalError(f"a Ray teacher worker failed: {_first_line(exc)}") from None
+                raise TeacherFatalError(
+                    f"a Ray teacher worker failed: {_first_line(exc)}"
+                ) from None
             for key, completion in answered:
                 sink.put(by_key.pop(key), completion)
             sink.flush()
