@@ -337,9 +337,7 @@ class PipelineConfig(Section):
         if dupes:
             raise ValueError(f"students: duplicate name(s) {', '.join(dupes)}")
         ablation = self.select.ablation
-        if ablation.enabled:
-            if not self.select.enabled:
-                raise ValueError("select.ablation needs select.enabled")
+        if ablation.enabled and self.select.enabled:
             if not names:
                 raise ValueError("select.ablation needs a student to train")
             if ablation.student is not None and ablation.student not in names:

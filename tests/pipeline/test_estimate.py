@@ -44,3 +44,11 @@ def test_estimate_scales_with_the_config() -> None:
     assert respond.calls == 64 + 80 + topic  # originals + generated (the topic count stays)
     assert respond.completion_max == respond.calls * cfg.respond.sampling.max_tokens
     assert b.seconds_expected is not None and b.usd_expected is None
+    # The demo selects its training data with the judge: one call per training pair.
+    select = {s.stage: s for s in b.stages}["select (judge)"]
+    assert select.calls == -(-respond.calls * (1 - cfg.dataset.held_out) // 1)
+    assert select.completion_expected == select.calls  # one token per constrained grade
+    off = load_config(
+        bundled_file("demo.yaml"), {"run_dir": "/nonexistent-run", "select": {"enabled": False}}
+    )
+    assert "select (judge)" not in {s.stage for s in estimate(Context(off, off.run_dir)).stages}

@@ -64,7 +64,7 @@ def causal_trainer(base: Path, dataset: Path, out: Path, **kw):
     tok = AutoTokenizer.from_pretrained(resolved.path)
     data = build_training_data(dataset, tok, "alpaca", cfg.max_length, "causal")
     plan = TrainPlan.make(cfg, resolved, "alpaca", data, out)
-    model = _load_model(resolved.path, "causal", cfg)
+    model = _load_model(resolved.path, "causal", "sdpa")
     return build_causal_trainer(cfg, plan, model, tok, []), model
 
 
@@ -126,7 +126,7 @@ def seq2seq_trainer(base: Path, dataset: Path, out: Path, **kw):
     tok = AutoTokenizer.from_pretrained(resolved.path)
     data = build_training_data(dataset, tok, "none", cfg.max_length, "seq2seq")
     plan = TrainPlan.make(cfg, resolved, "none", data, out)
-    model = _load_model(resolved.path, "seq2seq", cfg)
+    model = _load_model(resolved.path, "seq2seq", "eager")
     return build_seq2seq_trainer(cfg, plan, model, tok, []), model
 
 

@@ -23,7 +23,7 @@ import orjson
 from herdsman.console import quiet_progress_bars
 from herdsman.errors import HerdsmanError
 from herdsman.evaluate.models import EvalModel
-from herdsman.io.jsonl import iter_json_objects
+from herdsman.io.jsonl import append_jsonl, iter_json_objects
 from herdsman.train.wrappers import wrap
 
 
@@ -103,12 +103,6 @@ class _Generator:
         return [text.strip() for text in tok.batch_decode(out, skip_special_tokens=True)]
 
 
-def _last_byte(path: Path) -> bytes:
-    with path.open("rb") as handle:
-        handle.seek(-1, 2)
-        return handle.read(1)
-
-
 def model_answers(
     model: EvalModel,
     instructions: list[str],
@@ -139,10 +133,7 @@ def model_answers(
     if todo:
         generator = _Generator(model)
         todo.sort(key=lambda item: len(item[1]))
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        with cache.open("ab") as handle:
-            if handle.tell() and _last_byte(cache) != b"\n":
-                handle.write(b"\n")  # a crash cut the last line: start a fresh one
+        with append_jsonl(cache) as handle:  # after a crash's cut line, on a fresh one
             for start in range(0, len(todo), settings.batch_size):
                 batch = todo[start : start + settings.batch_size]
                 answers = generator.generate([i for _, i in batch], settings)

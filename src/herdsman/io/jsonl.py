@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -124,6 +125,25 @@ def validate_record(model: type[M], obj: dict[str, Any], path: str | Path, line:
         return model.model_validate(obj)
     except ValidationError as exc:
         raise InputError(str(path), line, describe_validation_error(exc)) from None
+
+
+@contextmanager
+def append_jsonl(path: str | Path) -> Iterator[BinaryIO]:
+    """Open a JSONL cache for appending, on a fresh line.
+
+    A crash in the middle of a write leaves a cut last line; appending to it
+    would glue the next record onto the fragment and lose both. Readers skip
+    the fragment (``skip_bad``); this makes sure new records start after it.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("ab") as handle:
+        if handle.tell():
+            with path.open("rb") as tail:
+                tail.seek(-1, 2)
+                if tail.read(1) != b"\n":
+                    handle.write(b"\n")
+        yield handle
 
 
 def write_jsonl_atomic(path: str | Path, rows: Iterable[dict[str, Any] | BaseModel]) -> int:

@@ -84,7 +84,7 @@ def estimate(ctx: Context, only: set[str] | None = None) -> Estimate:
 
     Args:
         ctx: The run context (no teacher is built).
-        only: Stage names that will run (``generate``, ``respond``); others cost nothing.
+        only: Stage names that will run (``generate``, ``respond``, ``select``); others cost nothing.
     """
     count, how = token_counter(ctx)
     config = ctx.config
@@ -119,6 +119,8 @@ def estimate(ctx: Context, only: set[str] | None = None) -> Estimate:
             f"{len(answered)} originals + {generated_total} generated",
         )
     )
+    if config.select.enabled and "quality" in config.select.scores:
+        stages.append(_select(ctx, calls, mean_instr, expected_answer, count))
     if only is not None:
         stages = [s for s in stages if s.stage.split(" ", 1)[0] in only]
     options = ctx.teacher_options()
@@ -142,6 +144,31 @@ def estimate(ctx: Context, only: set[str] | None = None) -> Estimate:
         result.seconds_expected = expected / speed
         result.seconds_max = ceiling / speed
     return result
+
+
+def _select(
+    ctx: Context,
+    answers: int,
+    mean_instr: float,
+    mean_answer: float,
+    count: Callable[[str], int],
+) -> StageEstimate:
+    """The select stage's judge: one call per training pair (every answer kept, at most)."""
+    from herdsman.evaluate.judge import JUDGE_SAMPLING
+    from herdsman.evaluate.rubric import RUBRIC
+
+    pairs = math.ceil(answers * (1 - ctx.config.dataset.held_out))
+    prompt = count(RUBRIC) + mean_instr + mean_answer + CHAT_OVERHEAD + 12
+    retries = ctx.config.select.judge_retries
+    return StageEstimate(
+        "select (judge)",
+        pairs,
+        round(pairs * prompt),
+        pairs,  # a constrained choice is one token
+        pairs * JUDGE_SAMPLING.max_tokens * (1 + retries),
+        f"every training pair graded once (at most {answers} answers, "
+        f"{1 - ctx.config.dataset.held_out:.0%} of them train); free text may ask again",
+    )
 
 
 def _generation(

@@ -27,7 +27,7 @@ import orjson
 
 from herdsman.console import quiet_progress_bars
 from herdsman.errors import HerdsmanError
-from herdsman.io.jsonl import iter_json_objects
+from herdsman.io.jsonl import append_jsonl, iter_json_objects
 from herdsman.train.bases import resolve_base
 from herdsman.train.wrappers import choose_wrapper, wrap
 
@@ -240,8 +240,7 @@ def score_pairs(
         {k: n for n, k in enumerate(keys) if k not in known}.values(),
         key=lambda n: len(pairs[n][0]) + len(pairs[n][1]),
     )
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    with cache.open("ab") as out:
+    with append_jsonl(cache) as out:
         for start in range(0, len(todo), batch_size):
             batch = todo[start : start + batch_size]
             scores = scorer.score_batch([pairs[n] for n in batch])

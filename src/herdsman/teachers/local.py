@@ -52,8 +52,8 @@ def resolve_model_path(model: str | None) -> tuple[Path, str]:
         if cached is not None:
             return cached, model
         raise TeacherFatalError(
-            f"model {model}: not a local folder and not in the local Hugging Face cache "
-            "(pass a model folder; nothing is downloaded at run time)"
+            f"model {model} does not exist: not a local folder and not in the local Hugging Face "
+            "cache (pass a model folder; nothing is downloaded at run time)"
         )
     if not (path / "config.json").is_file():
         raise TeacherFatalError(f"{model}: not a Hugging Face model folder (no config.json)")
