@@ -9,6 +9,7 @@ from herdsman.selection.choose import (
     BELOW_QUALITY,
     NO_IFD,
     NO_QUALITY,
+    SPILL,
     TOO_SHORT,
     Floors,
     Scores,
@@ -56,7 +57,12 @@ def test_quotas_are_met_and_shortfalls_reported() -> None:
     assert [sources[n] for n in kept].count("a") == 3
     assert [sources[n] for n in kept].count("b") == 2  # only two 'b' pairs: a shortfall
     assert groups["b"] == {"wanted": 3, "available": 2}
-    assert not any(sources[n] == "c" for n in kept)  # the quotas take the whole target
+    # ... filled from what else passed, so the target is still met.
+    assert len(kept) == 6 and [sources[n] for n in kept].count("c") == 1
+    assert groups[SPILL] == {"wanted": 1, "available": 5}
+    # Quotas that leave room: the other sources share the rest.
+    kept, _ = choose(list(range(10)), 6, scores, sources, {"b": 0.5}, "none", None)
+    assert [sources[n] for n in kept].count("b") == 2 and len(kept) == 6
 
 
 def test_k_center_is_used_among_passing_rows() -> None:

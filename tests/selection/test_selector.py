@@ -91,6 +91,10 @@ def test_k_center_keeps_a_more_diverse_set_than_random(dataset: Path, tmp_path: 
     report = select_dataset(dataset, tmp_path / "out", cfg, log=lambda _: None)
     diversity = report["diversity"]
     assert diversity["mean_cosine_distance_kept"] > diversity["mean_cosine_distance_random"]
+    with pytest.raises(HerdsmanError, match="no training pair passed the score floors"):
+        select_dataset(
+            dataset, tmp_path / "none-pass", cfg.model_copy(update={"min_words": 10_000})
+        )
     none = select_dataset(
         dataset, tmp_path / "none", cfg.model_copy(update={"diversity": "none"}), log=lambda _: None
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 # Each module registers its commands on `app` when imported.
 # isort: off
@@ -22,6 +23,8 @@ def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TQDM_DISABLE", "1")  # lm-eval's and transformers' bars; ours are rich
+    # Deprecation notices meant for the libraries' own callers, not for herdsman's users.
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|trl|peft)\.")
     app(prog_name="herdsman")
     sys.exit(0)
 

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from herdsman.config import EvaluationConfig
 from herdsman.errors import InputError
 from herdsman.evaluate.answer_sheets import AnswerSheet, Item
 from herdsman.evaluate.answers import GenerationSettings, model_answers
@@ -46,6 +47,17 @@ class EvalSettings:
     batch_size: int = 8
     imitation_items: int = 200
     max_new_tokens: int = 128
+
+    @classmethod
+    def from_config(cls, config: EvaluationConfig) -> EvalSettings:
+        """The settings of a pipeline config's ``evaluation:`` section."""
+        return cls(
+            tasks=tuple(config.tasks),
+            limit=config.limit,
+            batch_size=config.batch_size,
+            imitation_items=config.imitation_items,
+            max_new_tokens=config.max_new_tokens,
+        )
 
 
 def load_probes(path: Path | None = None) -> list[str]:

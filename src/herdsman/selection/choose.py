@@ -105,6 +105,9 @@ def choose(
 ) -> tuple[list[int], dict[str | None, dict[str, int]]]:
     """The rows to keep among ``passing`` (row indices), and per quota group: wanted, available.
 
+    With quotas, a group that has fewer passing pairs than its share leaves
+    the rest of the target to the pairs of any source that passed.
+
     Args:
         passing: Rows that passed every floor.
         target: How many to keep in all.
@@ -122,15 +125,37 @@ def choose(
     kept: list[int] = []
     shortfall: dict[str | None, dict[str, int]] = {}
     for key, want in wanted.items():
-        rows = sorted(groups.get(key, []), key=lambda n: rank_key(scores, n))
+        rows = groups.get(key, [])
         shortfall[key] = {"wanted": want, "available": len(rows)}
-        if want <= 0:
-            continue
-        if len(rows) <= want:
-            kept += rows
-        elif diversity == "none" or embeddings is None:
-            kept += rows[:want]
-        else:
-            vectors = embeddings(rows)
-            kept += [rows[i] for i in kcenter_greedy(vectors, want, first=0)]
+        kept += _pick(rows, want, scores, diversity, embeddings)
+    if quotas and len(kept) < target:
+        # A group with fewer passing pairs than its share: the rest of the target
+        # comes from whatever else passed, so the target is met when it can be.
+        taken = set(kept)
+        rest = [n for n in passing if n not in taken]
+        extra = _pick(rest, target - len(kept), scores, diversity, embeddings)
+        shortfall[SPILL] = {"wanted": target - len(kept), "available": len(rest)}
+        kept += extra
     return sorted(kept), shortfall
+
+
+#: The quota report's entry for pairs taken beyond the groups' shares.
+SPILL = "(filled from other sources)"
+
+
+def _pick(
+    rows: Sequence[int],
+    want: int,
+    scores: Scores,
+    diversity: str,
+    embeddings: Callable[[list[int]], np.ndarray] | None,
+) -> list[int]:
+    """``want`` of ``rows``: all when there are no more, else by k-center or by rank."""
+    if want <= 0:
+        return []
+    ranked = sorted(rows, key=lambda n: rank_key(scores, n))
+    if len(ranked) <= want:
+        return ranked
+    if diversity == "none" or embeddings is None:
+        return ranked[:want]
+    return [ranked[i] for i in kcenter_greedy(embeddings(ranked), want, first=0)]

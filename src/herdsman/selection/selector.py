@@ -215,6 +215,7 @@ def select_dataset(
     Raises:
         InputError: A problem with the data or the settings (before any scoring).
         HerdsmanError: The scorer cannot load.
+        HerdsmanError: No pair passed the floors.
         IncompleteStage: Judge calls failed (re-running retries them).
     """
     where = str(dataset)
@@ -253,6 +254,13 @@ def select_dataset(
     floors = Floors(cfg.min_quality, cfg.max_ifd if scores.ifd is not None else None, cfg.min_words)
     reasons = floor_reasons(scores, floors, len(train))
     passing = [n for n, r in enumerate(reasons) if r is None]
+    if not passing:
+        counts = ", ".join(f"{r}: {c}" for r, c in Counter(reasons).most_common())
+        raise HerdsmanError(
+            f"select: no training pair passed the score floors ({counts}); lower "
+            "select.min_quality or min_words, or raise select.max_ifd (scores are cached: "
+            "re-running costs nothing)"
+        )
     embeddings = _Embeddings([p[0] for p in pairs])
     if len(passing) > target and cfg.diversity == "k-center":
         log(f"  diversity: greedy k-center, {target} of {len(passing)} pairs")

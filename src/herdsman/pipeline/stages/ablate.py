@@ -88,13 +88,7 @@ def _run_ablate(ctx: Context) -> dict[str, Any]:
     evaluator = Evaluator(
         [model_from_dir(student_dir(ctx, student.name)), model_from_dir(folder / arm.name)],
         folder / "eval",
-        EvalSettings(
-            tasks=tuple(cfg.tasks),
-            limit=cfg.limit,
-            batch_size=cfg.batch_size,
-            imitation_items=cfg.imitation_items,
-            max_new_tokens=cfg.max_new_tokens,
-        ),
+        EvalSettings.from_config(cfg),
         log=console.print,
         answers_dir=ctx.path(EVAL) / "answers",
     )

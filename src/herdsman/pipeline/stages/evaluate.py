@@ -61,13 +61,7 @@ def _run_evaluate(ctx: Context) -> dict[str, Any]:
     evaluator = Evaluator(
         models,
         ctx.path(EVAL),
-        EvalSettings(
-            tasks=tuple(cfg.tasks),
-            limit=cfg.limit,
-            batch_size=cfg.batch_size,
-            imitation_items=cfg.imitation_items,
-            max_new_tokens=cfg.max_new_tokens,
-        ),
+        EvalSettings.from_config(cfg),
         log=console.print,
     )
     benchmarks = evaluator.benchmarks()
