@@ -22,7 +22,7 @@ def alpaca_pairs(n: int) -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def smollm2() -> IfdScorer:
-    return IfdScorer("smollm2-135m-instruct", max_length=256)
+    return IfdScorer("smollm2-135m-instruct", max_length=128)
 
 
 def test_batched_scores_equal_one_at_a_time(smollm2: IfdScorer) -> None:
@@ -36,15 +36,17 @@ def test_batched_scores_equal_one_at_a_time(smollm2: IfdScorer) -> None:
 
 
 def test_the_instruction_helps_its_own_answer_more_than_another(smollm2: IfdScorer) -> None:
-    pairs = alpaca_pairs(12)
+    pairs = alpaca_pairs(8)
     own = smollm2.score_batch(pairs)
     shifted = [(pairs[(n + 1) % len(pairs)][0], pairs[n][1]) for n in range(len(pairs))]
     other = smollm2.score_batch(shifted)
     # Same responses, same unconditioned loss; a mismatched instruction predicts them worse.
     for a, b in zip(own, other, strict=True):
         assert a.unconditioned == pytest.approx(b.unconditioned, rel=2e-3)
-    lower = sum(a.ifd < b.ifd for a, b in zip(own, other, strict=True) if a.ifd and b.ifd)
-    assert lower >= 10, [(a.ifd, b.ifd) for a, b in zip(own, other, strict=True)]
+    pairs_ifd = [(a.ifd or 0.0, b.ifd or 0.0) for a, b in zip(own, other, strict=True)]
+    assert sum(a < b for a, b in pairs_ifd) >= 6, pairs_ifd
+    mean_own, mean_other = (sum(x) / len(pairs_ifd) for x in zip(*pairs_ifd, strict=True))
+    assert mean_own < 0.8 * mean_other, pairs_ifd
 
 
 def test_an_empty_response_has_no_ifd(smollm2: IfdScorer) -> None:
@@ -79,7 +81,7 @@ def test_an_interrupted_scoring_resumes_from_its_cache(smollm2: IfdScorer, tmp_p
     assert second.scored == 3  # only the pairs not yet in the cache
     assert [s.ifd for s in again[:4]] == [s.ifd for s in done]
     # Everything cached: a new scorer never loads its weights.
-    fresh = IfdScorer("smollm2-135m-instruct", max_length=256)
+    fresh = IfdScorer("smollm2-135m-instruct", max_length=128)
     assert [s.ifd for s in score_pairs(fresh, pairs, cache)] == [s.ifd for s in again]
     assert fresh._model is None
     # Duplicate pairs are scored once.

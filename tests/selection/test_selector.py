@@ -15,13 +15,17 @@ from herdsman.teachers.factory import build_teacher
 from herdsman.teachers.options import TeacherOptions
 from herdsman.teachers.stub_server import StubServer
 from tests.conftest import assert_one_line_error, run_cli
-from tests.helpers.tiny_models import alpaca_dataset
-
-SCORER = "smollm2-135m-instruct"
+from tests.helpers.tiny_models import alpaca_dataset, tiny_causal
 
 
 def lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def scorer(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A tiny decoder-only scorer (IFD's meaning is tested with SmolLM2 in test_ifd.py)."""
+    return str(tiny_causal(tmp_path_factory.mktemp("scorer") / "tiny", initializer_range=0.2))
 
 
 @pytest.fixture(scope="module")
@@ -44,12 +48,12 @@ def judge_for(stub: StubServer, store: Path) -> Judge:
 
 
 def test_select_scores_floors_and_diversity(
-    dataset: Path, stub: StubServer, tmp_path: Path
+    dataset: Path, scorer: str, stub: StubServer, tmp_path: Path
 ) -> None:
     cfg = SelectConfig(enabled=True, fraction=0.5, min_quality=2.0, quotas={"other": 0.25})
     out = tmp_path / "selected"
     judge = judge_for(stub, tmp_path / "store.sqlite")
-    report = select_dataset(dataset, out, cfg, scorer=SCORER, judge=judge, log=lambda _: None)
+    report = select_dataset(dataset, out, cfg, scorer=scorer, judge=judge, log=lambda _: None)
     train = lines(dataset / "train.jsonl")
     kept = lines(out / "train.jsonl")
     scores = lines(out / "scores.jsonl")
@@ -81,7 +85,7 @@ def test_select_scores_floors_and_diversity(
     # A re-run makes no judge call and no IFD forward pass: judge calls are in the
     # store, IFD scores in the cache.
     calls = stub.state.requests
-    again = select_dataset(dataset, out, cfg, scorer=SCORER, judge=judge, log=lambda _: None)
+    again = select_dataset(dataset, out, cfg, scorer=scorer, judge=judge, log=lambda _: None)
     assert stub.state.requests == calls
     assert again["kept"] == report["kept"]
 
@@ -102,7 +106,7 @@ def test_k_center_keeps_a_more_diverse_set_than_random(dataset: Path, tmp_path: 
 
 
 def test_bad_input_fails_before_any_scoring(
-    dataset: Path, stub: StubServer, tmp_path: Path
+    dataset: Path, scorer: str, stub: StubServer, tmp_path: Path
 ) -> None:
     judge = judge_for(stub, tmp_path / "store.sqlite")
     out = tmp_path / "out"
@@ -112,7 +116,7 @@ def test_bad_input_fails_before_any_scoring(
     ]
     for cfg, message in cases:
         with pytest.raises(InputError, match=message):
-            select_dataset(dataset, out, cfg, scorer=SCORER, judge=judge, log=lambda _: None)
+            select_dataset(dataset, out, cfg, scorer=scorer, judge=judge, log=lambda _: None)
     with pytest.raises(HerdsmanError, match=r"cannot load|not a local folder"):
         select_dataset(
             dataset, out, SelectConfig(enabled=True, size=5), scorer="./nope", judge=judge

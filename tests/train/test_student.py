@@ -269,12 +269,12 @@ def test_bad_bases_and_data(causal: Path, dataset: Path, tmp_path: Path) -> None
 
 
 def test_out_of_memory_batch_gets_the_fix(t5: Path, work: Path, tmp_path: Path) -> None:
-    # Under an 8 GB address-space limit (a container's memory limit, say), 512 real rows in
-    # one padded batch need ~20 GB of decoder logits: the allocator refuses at once.
-    data = alpaca_dataset(work / "big", n=600, held_out=0.0)
+    # Under an 8 GB address-space limit (a container's memory limit, say), 320 real rows in
+    # one padded batch need over 10 GB of decoder logits: the allocator refuses at once.
+    data = alpaca_dataset(work / "big", n=320, held_out=0.0)
     args = [
         sys.executable, "-m", "herdsman", "train", "--base", str(t5), "--data", str(data),
-        "-o", str(tmp_path / "oom"), "--per-device-batch-size", "512", "--batch-size", "512",
+        "-o", str(tmp_path / "oom"), "--per-device-batch-size", "320", "--batch-size", "320",
         "--max-length", "512", "--padding", "none", "--max-steps", "1",
     ]  # fmt: skip
 
