@@ -83,3 +83,4 @@ def test_ablate_needs_a_selection(stub: StubServer, tmp_path: Path) -> None:
         + "select: {enabled: true, size: 5, scores: [ifd]}\n"
     )
     assert_one_line_error(run_cli("run", str(config)), "select.scorer")
+    assert stub.state.requests == 0  # refused before generate or respond spent anything

@@ -141,6 +141,8 @@ class Stage:
     run: Callable[[Context], dict[str, Any]]
     enabled: Callable[[Context], bool] = lambda ctx: True
     calls_teacher: bool = False
+    #: Raises a one-line error for settings that cannot work, before any stage runs.
+    check: Callable[[Context], object] = lambda ctx: None
 
 
 SELECTED = "selected"

@@ -141,6 +141,9 @@ def _run_locked(
     result = PipelineResult(run_dir=run_dir)
     selected = select_stages(stages)
     manifest = read_manifest(run_dir)
+    for stage in selected:  # settings that cannot work stop the run before anything is spent
+        if stage.enabled(ctx):
+            stage.check(ctx)
     try:
         for number, stage in enumerate(selected, 1):
             label = f"[{number}/{len(selected)}] {stage.name}"

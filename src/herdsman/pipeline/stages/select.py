@@ -96,4 +96,5 @@ STAGE = Stage(
     run=_run_select,
     enabled=lambda ctx: ctx.config.select.enabled,
     calls_teacher=True,
+    check=scorer_model,
 )
