@@ -157,7 +157,7 @@ def test_causal_student_trains_and_loads(causal: Path, dataset: Path, work: Path
     from transformers import AutoModelForCausalLM, pipeline
 
     out = work / "students" / "llama"
-    outcome = train_student(student(causal, epochs=3, learning_rate=3e-3), dataset, out)
+    outcome = train_student(student(causal, epochs=2, learning_rate=3e-3), dataset, out)
     assert outcome.wrapper == "chat"  # SmolLM2's tokenizer has a chat template
     assert outcome.examples == 56 and outcome.held_out_examples == 8
     first, last = outcome.loss_curve[0][1], outcome.loss_curve[-1][1]
