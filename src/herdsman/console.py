@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -44,6 +44,22 @@ def progress_bar(description: str) -> Iterator[tuple[Progress, TaskID]]:
     with progress:
         task = progress.add_task(description, total=None)
         yield progress, task
+
+
+@contextmanager
+def phase_progress(description: str) -> Iterator[Callable[[str, int], Callable[[int], None]]]:
+    """One progress bar for work in phases; yields ``start(label, total)``.
+
+    ``start`` resets the bar for a new phase and returns the function that
+    advances it by a count.
+    """
+    with progress_bar(description) as (bar, task):
+
+        def start(label: str, total: int) -> Callable[[int], None]:
+            bar.update(task, description=f"{description}: {label}", total=total, completed=0)
+            return lambda n: bar.advance(task, n)
+
+        yield start
 
 
 def quiet_progress_bars() -> None:

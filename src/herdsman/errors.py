@@ -32,3 +32,11 @@ class IncompleteStage(HerdsmanError):
 
 class SubmissionError(HerdsmanError):
     """A rating submission that does not match the item it names."""
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether an exception is an out-of-memory error (CUDA, or the host allocator)."""
+    text = str(exc).lower()
+    return (
+        isinstance(exc, MemoryError) or "out of memory" in text or "can't allocate memory" in text
+    )

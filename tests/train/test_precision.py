@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from herdsman.config import StudentConfig
-from herdsman.errors import HerdsmanError
-from herdsman.teachers.local import is_out_of_memory, teacher_dtype
+from herdsman.errors import HerdsmanError, is_out_of_memory
+from herdsman.teachers.local import teacher_dtype
 from herdsman.train.bases import StudentBase
 from herdsman.train.data import TrainingData
 from herdsman.train.plan import TrainPlan
@@ -86,4 +86,5 @@ def test_local_teacher_dtype_and_out_of_memory() -> None:
     assert teacher_dtype(True, False) is torch.float16  # T4/V100: fp16, not bf16
     assert is_out_of_memory(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))
     assert is_out_of_memory(MemoryError())
+    assert is_out_of_memory(RuntimeError("[enforce fail at alloc_cpu.cpp] can't allocate memory"))
     assert not is_out_of_memory(RuntimeError("shape mismatch"))

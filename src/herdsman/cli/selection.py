@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from herdsman.cli.app import DurabilityOpt, StoreOpt, app, store_for, user_errors
 from herdsman.cli.teacher_options import teacher_command
-from herdsman.console import console, progress_bar
+from herdsman.console import console, phase_progress
 from herdsman.errors import HerdsmanError
 
 if TYPE_CHECKING:
@@ -109,32 +110,25 @@ def select_command(
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "options"
             raise HerdsmanError(f"select: {where}: {first['msg']}") from None
-        from herdsman.selection.selector import read_candidates, target_size
+        with ExitStack() as held:
 
-        train, _ = read_candidates(dataset)  # bad data and targets fail before any model loads
-        target_size(cfg, len(train), str(dataset))
-        teacher = build_teacher(teacher_options) if "quality" in cfg.scores else None
-        try:
-            with store_for(store, out / "selection.json", durability) as run_store:
-                judge = Judge(teacher, run_store) if teacher is not None else None
-                with progress_bar("select") as (bar, task):
+            def judge() -> Judge:
+                """Built only once the data and the target have passed their checks and IFD is done."""
+                teacher = build_teacher(teacher_options)
+                held.callback(teacher.close)
+                run_store = held.enter_context(store_for(store, out / "selection.json", durability))
+                return Judge(teacher, run_store)
 
-                    def progress(label: str, total: int) -> Any:
-                        bar.update(task, description=f"select: {label}", total=total, completed=0)
-                        return lambda n: bar.advance(task, n)
-
-                    report = select_dataset(
-                        dataset,
-                        out,
-                        cfg,
-                        scorer=scorer if "ifd" in cfg.scores else None,
-                        judge=judge,
-                        log=console.print,
-                        progress=progress,
-                    )
-        finally:
-            if teacher is not None:
-                teacher.close()
+            with phase_progress("select") as progress:
+                report = select_dataset(
+                    dataset,
+                    out,
+                    cfg,
+                    scorer=scorer if "ifd" in cfg.scores else None,
+                    judge=judge if "quality" in cfg.scores else None,
+                    log=console.print,
+                    progress=progress,
+                )
         dropped = ", ".join(f"{r}: {n}" for r, n in report["dropped"].items()) or "none"
         console.print(
             f"kept {report['kept']} of {report['candidates']} pairs (dropped: {dropped}); "

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from herdsman.embedded import EMBEDDED_MODELS, converted_folder
-from herdsman.errors import TeacherFatalError
+from herdsman.errors import TeacherFatalError, is_out_of_memory
 from herdsman.records import SamplingParams
 from herdsman.teachers.base import (
     CHOICE,
@@ -82,11 +82,6 @@ def teacher_dtype(on_gpu: bool, bf16_supported: bool) -> Any:
     return torch.bfloat16 if bf16_supported else torch.float16
 
 
-def is_out_of_memory(exc: BaseException) -> bool:
-    """Whether an exception is a CUDA (or host) out-of-memory error."""
-    return isinstance(exc, MemoryError) or "out of memory" in str(exc).lower()
-
-
 class LocalTeacher(Teacher):
     """A causal LM from a local folder, generating in left-padded batches.
 
@@ -120,9 +115,9 @@ class LocalTeacher(Teacher):
         dtype = teacher_dtype(on_gpu, on_gpu and torch.cuda.is_bf16_supported())
         # On a GPU, device_map places the weights as they load (spread over every
         # visible GPU when one is not enough) instead of loading to CPU first.
-        placement: dict[str, Any] = {"device_map": "auto" if device == "cuda" else device}
-        if not on_gpu:
-            placement = {}
+        placement: dict[str, Any] = (
+            {"device_map": "auto" if device == "cuda" else device} if on_gpu else {}
+        )
         try:
             tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
             lm: Any = AutoModelForCausalLM.from_pretrained(

@@ -91,7 +91,8 @@ def start_ray(address: str) -> None:
         raise TeacherFatalError(f"Ray cluster at {address!r}: {exc}") from None
 
 
-def _first_line(exc: BaseException) -> str:
+def _last_line(exc: BaseException) -> str:
+    """The last non-blank line of a Ray error: its cause (the lines above are its traceback)."""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     return lines[-1] if lines else type(exc).__name__
 
@@ -190,9 +191,7 @@ class RayTeacher(Teacher):
                 answered = pool.get_next_unordered()
             except ray.exceptions.RayError as exc:
                 # What came back is in the store; the rest is asked again on the next run.
-                raise TeacherFatalError(
-                    f"a Ray teacher worker failed: {_first_line(exc)}"
-                ) from None
+                raise TeacherFatalError(f"a Ray teacher worker failed: {_last_line(exc)}") from None
             for key, completion in answered:
                 sink.put(by_key.pop(key), completion)
             sink.flush()

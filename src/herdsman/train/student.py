@@ -21,7 +21,7 @@ from typing import Any
 
 from herdsman.config import StudentConfig
 from herdsman.console import console
-from herdsman.errors import HerdsmanError
+from herdsman.errors import HerdsmanError, is_out_of_memory
 from herdsman.io.atomic import write_text_atomic
 from herdsman.train.bases import resolve_base
 from herdsman.train.data import build_training_data
@@ -101,13 +101,6 @@ def _latest_checkpoint(folder: Path) -> str | None:
     return None
 
 
-def _is_out_of_memory(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return (
-        "out of memory" in text or "can't allocate memory" in text or isinstance(exc, MemoryError)
-    )
-
-
 def _progress_callback(name: str) -> Any:
     from transformers import TrainerCallback
 
@@ -175,7 +168,7 @@ def train_student(
     try:
         trainer.train(resume_from_checkpoint=resume)
     except (RuntimeError, MemoryError) as exc:
-        if not _is_out_of_memory(exc):
+        if not is_out_of_memory(exc):
             raise
         raise HerdsmanError(
             f"student '{student.name}': out of memory with per_device_batch_size "

@@ -70,6 +70,7 @@ def _run_ablate(ctx: Context) -> dict[str, Any]:
     from herdsman.evaluate.models import model_from_dir
     from herdsman.pipeline.training import train_or_reuse
     from herdsman.selection.ablation import compare_arms, random_subset
+    from herdsman.train.student import read_outcome
 
     folder = ctx.path(ABLATION)
     student, arm = ablation_student(ctx), _random_arm(ctx)
@@ -81,9 +82,7 @@ def _run_ablate(ctx: Context) -> dict[str, Any]:
     shutil.copyfile(ctx.path(DATASET) / "held_out.jsonl", data / "held_out.jsonl")
     console.print(f"  ablation: {arm.name} on a random {size} of the training pairs")
     random_record = train_or_reuse(arm, data, folder / arm.name)
-    selected_record = json.loads(
-        (student_dir(ctx, student.name) / "herdsman-train.json").read_text(encoding="utf-8")
-    )
+    selected_record = read_outcome(student_dir(ctx, student.name))
     cfg = ctx.config.evaluation
     evaluator = Evaluator(
         [model_from_dir(student_dir(ctx, student.name)), model_from_dir(folder / arm.name)],

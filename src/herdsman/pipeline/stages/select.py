@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from herdsman.console import console, progress_bar
+from herdsman.console import console, phase_progress
 from herdsman.errors import HerdsmanError
 from herdsman.pipeline.context import DATASET, SELECTED, Context, Stage
 
@@ -65,12 +65,7 @@ def _run_select(ctx: Context) -> dict[str, Any]:
 
     if "ifd" in cfg.scores:
         ctx.release_teacher()
-    with progress_bar("select") as (bar, task):
-
-        def progress(label: str, total: int) -> Any:
-            bar.update(task, description=f"select: {label}", total=total, completed=0)
-            return lambda n: bar.advance(task, n)
-
+    with phase_progress("select") as progress:
         report = select_dataset(
             ctx.path(DATASET),
             ctx.path(SELECTED),
