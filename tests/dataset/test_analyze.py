@@ -52,3 +52,37 @@ def test_analyze_real_predictions(tmp_path: Path) -> None:
     points = (out / "tsne_points.csv").read_text().splitlines()
     assert points[0] == "x,y,instruction_source" and len(points) == 253
     assert "mean cosine distance" in result.stderr
+
+
+def test_statistics_cover_every_row_and_embeddings_a_stated_sample(tmp_path: Path) -> None:
+    from herdsman.dataset.analyze import AnalyzeSettings, Reservoir, analyze
+
+    alpaca = json.loads(require_data("alpaca", "alpaca_5000.json").read_text())[:1500]
+    rows = [
+        {"instruction": r["instruction"], "response": r["output"], "instruction_source": s}
+        for r, s in zip(alpaca, ["alpaca", "original_p3", "alpaca"] * 500, strict=True)
+    ]
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = analyze(path, tmp_path / "out", AnalyzeSettings(embed_sample=300, perplexity=10))
+    numbers = result.numbers
+    assert numbers["rows"] == 1500 and numbers["composition"] == {
+        "alpaca": 1000,
+        "original_p3": 500,
+    }
+    words = [len(r["response"].split()) for r in rows]
+    assert numbers["lengths"]["response_words"]["max"] == max(words)
+    assert abs(numbers["lengths"]["response_words"]["mean"] - sum(words) / 1500) < 0.01
+    assert numbers["embedded_rows"] == numbers["tsne_points"] == 300
+    assert numbers["diversity"]["sample"] == 1000  # lexical figures: their own fixed sample
+    assert len((tmp_path / "out" / "tsne_points.csv").read_text().splitlines()) == 301
+    # The sample is uniform and seeded: the same rows every time, spread over the file.
+    picks = Reservoir(300, seed=1)
+    for n in range(30_000):
+        picks.offer((n, "", ""))
+    chosen = [n for n, _, _ in picks.in_order()]
+    again = Reservoir(300, seed=1)
+    for n in range(30_000):
+        again.offer((n, "", ""))
+    assert chosen == [n for n, _, _ in again.in_order()] and len(chosen) == 300
+    assert 12_000 < sum(chosen) / 300 < 18_000 and chosen[-1] > 27_000

@@ -9,7 +9,7 @@ import datasets
 import pandas as pd
 import pytest
 
-from herdsman.dataset.read import read_dataset
+from herdsman.dataset.read import iter_core_rows, read_dataset
 from herdsman.errors import InputError
 from tests.conftest import assert_one_line_error, require_data, run_cli
 
@@ -62,3 +62,49 @@ def test_analyze_cli_names_the_missing_column(tmp_path: Path) -> None:
     result = run_cli("analyze", str(path), "-o", str(tmp_path / "out"), "--no-embed")
     assert_one_line_error(result, "alpaca.jsonl:1", "response")
     assert not (tmp_path / "out").exists()
+
+
+def test_streamed_rows_match_the_loaded_frame_in_every_format(tmp_path: Path) -> None:
+    frame = read_dataset(require_data(*PREDICTIONS))
+    rows = [
+        {"instruction": i, "response": r, "instruction_source": "alpaca" if n % 2 else None}
+        for n, (i, r) in enumerate(zip(frame["instruction"], frame["response"], strict=True))
+    ]
+    expected = [
+        (r["instruction"], r["response"], r["instruction_source"] or "unlabelled") for r in rows
+    ]
+    jsonl = tmp_path / "d.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    pd.DataFrame(rows).to_parquet(tmp_path / "d.parquet")
+    datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_list(rows[:200]),
+            "held_out": datasets.Dataset.from_list(rows[200:]),
+        }
+    ).save_to_disk(str(tmp_path / "hf"))
+    folder = tmp_path / "dataset"
+    folder.mkdir()
+    (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:100]))
+    (folder / "held_out.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[100:]))
+    for path in (jsonl, tmp_path / "d.parquet", tmp_path / "hf", folder):
+        assert list(iter_core_rows(path)) == expected, path
+
+
+def test_streamed_rows_name_bad_input(tmp_path: Path) -> None:
+    rows = [{"instruction": "a", "response": "b"}, {"instruction": "c", "response": None}]
+    pd.DataFrame(rows).to_parquet(tmp_path / "d.parquet")
+    with pytest.raises(InputError, match=r"d.parquet: row 2: column 'response' is not a string"):
+        list(iter_core_rows(tmp_path / "d.parquet"))
+    pd.DataFrame([{"instruction": "a"}]).to_parquet(tmp_path / "e.parquet")
+    with pytest.raises(
+        InputError, match=r"missing column\(s\) response \(columns found: instruction\)"
+    ):
+        list(iter_core_rows(tmp_path / "e.parquet"))
+    (tmp_path / "f.jsonl").write_text(
+        '{"instruction": "a", "response": "b"}\n{"instruction": "a"}\n'
+    )
+    with pytest.raises(InputError, match=r"f.jsonl:2: missing column 'response'"):
+        list(iter_core_rows(tmp_path / "f.jsonl"))
+    (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(InputError, match="cannot read Parquet"):
+        list(iter_core_rows(tmp_path / "broken.parquet"))

@@ -90,6 +90,14 @@ def analyze(
     no_embed: Annotated[
         bool, typer.Option("--no-embed", help="Skip embeddings and the t-SNE map.")
     ] = False,
+    embed_sample: Annotated[
+        int,
+        typer.Option(
+            "--embed-sample",
+            min=10,
+            help="Embed and map a uniform sample of this many instructions (all when fewer).",
+        ),
+    ] = 20_000,
 ) -> None:
     """Composition, lengths and diversity (t-SNE map of instruction embeddings) of a dataset.
 
@@ -108,7 +116,12 @@ def analyze(
         result = run_analyze(
             dataset,
             out,
-            AnalyzeSettings(batch_size=batch_size, max_points=max_points, embed=not no_embed),
+            AnalyzeSettings(
+                batch_size=batch_size,
+                max_points=max_points,
+                embed=not no_embed,
+                embed_sample=embed_sample,
+            ),
         )
         for line in summary_lines(result):
             console.print(line)

@@ -288,12 +288,22 @@ def dedup(
         typer.Option("--dropped", help="Also write dropped records with reason and match."),
     ] = None,
     skip_bad: SkipBadOpt = False,
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method",
+            help="exact (the pairwise rule's decisions), lsh (MinHash candidates, exact check: "
+            "for millions of records) or auto (exact up to 50,000 records).",
+        ),
+    ] = "auto",
 ) -> None:
     """Drop exact, then near duplicates (Self-Instruct's ROUGE-L rule), keeping input order.
 
-    Same decisions as comparing every pair, in near-linear time. Reads one
-    file in any format `herdsman seeds` reads; records pass through unchanged
-    (an Alpaca JSON array stays an array).
+    `exact` gives the decisions of comparing every pair; `lsh` checks only
+    the pairs MinHash signatures bring together (every drop is a true near
+    duplicate; a rare true pair is missed) and stays near-linear at millions
+    of records. Reads one file in any format `herdsman seeds` reads; records
+    pass through unchanged (an Alpaca JSON array stays an array).
 
     Example:
 
@@ -302,10 +312,12 @@ def dedup(
     from herdsman.generation.dedup_file import dedup_file
 
     with user_errors():
-        stats = dedup_file(in_path, out, threshold, field_name, dropped, skip_bad=skip_bad, fmt=fmt)
+        stats = dedup_file(
+            in_path, out, threshold, field_name, dropped, skip_bad=skip_bad, fmt=fmt, method=method
+        )
         console.print(
             f"kept {stats.kept} of {stats.total} records -> {out} "
-            f"({stats.exact} exact and {stats.near} near duplicates dropped)"
+            f"({stats.exact} exact and {stats.near} near duplicates dropped; {stats.method} method)"
         )
 
 

@@ -4,11 +4,18 @@ Numbers go to ``analysis.json``, figures to PNG (composition, lengths, the
 paper's t-SNE map of instruction embeddings coloured by source), the map's
 points to ``tsne_points.csv``.
 
+One streaming pass reads only the three LaMini columns: composition and
+lengths cover every row (a few bytes per row kept), while the instructions
+that are embedded and mapped are a seeded uniform sample of
+``embed_sample`` rows (reservoir sampling), stated in ``analysis.json``:
+embedding is the costly step (a sentence encoder per text), and a map or a
+mean distance over tens of thousands of points already describes millions.
+
 Diversity figures meant to be compared across datasets:
 
-- ``mean_cosine_distance``: mean pairwise cosine distance of instruction
-  embeddings (all pairs, exact: for unit vectors the sum over pairs is
-  ``|sum|^2 - n``, so it costs one pass, not n^2);
+- ``mean_cosine_distance``: mean pairwise cosine distance of the sampled
+  instructions' embeddings (all pairs of the sample, exact: for unit vectors
+  the sum over pairs is ``|sum|^2 - n``, so it costs one pass, not n^2);
 - ``leading_word_share``: distinct first words among a fixed-size sample of
   instructions (1,000 by default), so datasets of any size compare fairly;
 - ``distinct_2``: distinct word bigrams over all bigrams in the same sample.
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import random
 import time
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -31,11 +39,13 @@ from typing import Any
 import numpy as np
 import orjson
 
-from herdsman.dataset.read import read_dataset
+from herdsman.dataset.read import iter_core_rows
 from herdsman.errors import HerdsmanError
 from herdsman.io.atomic import write_text_atomic
 
 SAMPLE = 1000
+#: Instructions embedded (and mapped) by default: a uniform sample beyond this.
+EMBED_SAMPLE = 20_000
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,7 @@ class AnalyzeSettings:
     perplexity: float = 30.0
     seed: int = 42
     embed: bool = True
+    embed_sample: int = EMBED_SAMPLE
 
 
 @dataclass
@@ -132,6 +143,63 @@ def tsne_2d(vectors: np.ndarray, perplexity: float, seed: int) -> np.ndarray:
     return np.asarray(model.fit(np.ascontiguousarray(reduced, dtype=np.float64)))
 
 
+class Reservoir:
+    """A seeded uniform sample of at most ``size`` items from a stream (Algorithm R)."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size = size
+        self.items: list[tuple[int, str, str]] = []
+        self.seen = 0
+        self._rng = random.Random(seed)
+
+    def offer(self, item: tuple[int, str, str]) -> None:
+        """Consider one item."""
+        self.seen += 1
+        if len(self.items) < self.size:
+            self.items.append(item)
+            return
+        slot = self._rng.randrange(self.seen)
+        if slot < self.size:
+            self.items[slot] = item
+
+    def in_order(self) -> list[tuple[int, str, str]]:
+        """The sample in stream order."""
+        return sorted(self.items)
+
+
+@dataclass
+class _Scan:
+    """What one pass over the dataset keeps: per-row lengths and sources, and samples."""
+
+    ins_len: array[int] = field(default_factory=lambda: array("i"))
+    res_len: array[int] = field(default_factory=lambda: array("i"))
+    source_of: array[int] = field(default_factory=lambda: array("H"))
+    names: list[str] = field(default_factory=list)
+    sample: Reservoir | None = None
+    by_source: dict[str, Reservoir] = field(default_factory=dict)
+
+
+def _scan(dataset: str | Path, settings: AnalyzeSettings) -> _Scan:
+    scan = _Scan(sample=Reservoir(max(SAMPLE, settings.embed_sample), settings.seed))
+    codes: dict[str, int] = {}
+    for row, (instruction, response, source) in enumerate(iter_core_rows(dataset)):
+        code = codes.get(source)
+        if code is None:
+            if len(codes) >= 65_535:
+                raise HerdsmanError(
+                    f"{dataset}: more than 65,535 distinct instruction_source values"
+                )
+            code = codes[source] = len(codes)
+            scan.names.append(source)
+            scan.by_source[source] = Reservoir(SAMPLE, settings.seed + code + 1)
+        scan.ins_len.append(len(instruction.split()))
+        scan.res_len.append(len(response.split()))
+        scan.source_of.append(code)
+        scan.sample.offer((row, instruction, source))  # type: ignore[union-attr]
+        scan.by_source[source].offer((row, instruction, source))
+    return scan
+
+
 def analyze(
     dataset: str | Path, out_dir: str | Path, settings: AnalyzeSettings | None = None
 ) -> AnalysisResult:
@@ -140,7 +208,7 @@ def analyze(
     Args:
         dataset: JSONL, Parquet, HF folder or herdsman dataset folder.
         out_dir: Where the JSON, CSV and PNG files go.
-        settings: Batch size, t-SNE sample size and perplexity, seed.
+        settings: Batch size, sample sizes, perplexity, seed.
 
     Returns:
         The numbers, the files written and the time each step took.
@@ -155,22 +223,23 @@ def analyze(
     out = Path(out_dir)
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    frame = read_dataset(dataset)
-    if len(frame) == 0:
+    scan = _scan(dataset, settings)
+    rows = len(scan.ins_len)
+    if rows == 0:
         raise HerdsmanError(f"{dataset}: the dataset has no rows")
-    instructions = frame["instruction"].tolist()
-    responses = frame["response"].tolist()
-    sources = frame["instruction_source"].tolist()
     timings["load_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    by_source: dict[str, list[int]] = {}
-    for i, s in enumerate(sources):
-        by_source.setdefault(s, []).append(i)
-    ins_len, res_len = word_lengths(instructions), word_lengths(responses)
+    ins_len = np.frombuffer(scan.ins_len, dtype=np.int32).astype(np.int64)
+    res_len = np.frombuffer(scan.res_len, dtype=np.int32).astype(np.int64)
+    codes = np.frombuffer(scan.source_of, dtype=np.uint16)
+    by_source = {name: np.flatnonzero(codes == code) for code, name in enumerate(scan.names)}
+    assert scan.sample is not None
+    sample = scan.sample.in_order()
+    lexical_sample = [text for _, text, _ in sample]
     numbers: dict[str, Any] = {
         "dataset": str(dataset),
-        "rows": len(frame),
+        "rows": rows,
         "composition": {s: len(ix) for s, ix in sorted(by_source.items())},
         "lengths": {
             "instruction_words": length_stats(ins_len),
@@ -184,44 +253,53 @@ def analyze(
             },
         },
         "diversity": {
-            **lexical_diversity(instructions, settings.seed),
+            **lexical_diversity(lexical_sample, settings.seed),
             "by_source": {
                 s: {
                     k: v
                     for k, v in lexical_diversity(
-                        [instructions[i] for i in ix], settings.seed
+                        [t for _, t, _ in scan.by_source[s].in_order()], settings.seed
                     ).items()
                     if k != "top_leading_words"
                 }
-                for s, ix in sorted(by_source.items())
+                for s in sorted(by_source)
             },
         },
     }
     timings["statistics_s"] = time.perf_counter() - started
     out.mkdir(parents=True, exist_ok=True)
+    sources = [scan.names[c] for c in codes.tolist()]
     files = [
         plot_composition(numbers["composition"], out / "composition.png"),
         plot_lengths(ins_len, res_len, sources, out / "lengths.png"),
     ]
+    del sources
 
     if settings.embed:
         from herdsman.dataset.embeddings import embed, load_embedder
 
+        embedded = sample
+        if len(sample) > settings.embed_sample:
+            embedded = sorted(random.Random(settings.seed).sample(sample, settings.embed_sample))
+        texts = [text for _, text, _ in embedded]
+        sample_sources = [source for _, _, source in embedded]
         started = time.perf_counter()
-        vectors = embed(load_embedder(), instructions, settings.batch_size)
+        vectors = embed(load_embedder(), texts, settings.batch_size)
         timings["embed_s"] = time.perf_counter() - started
+        numbers["embedded_rows"] = len(texts)
         numbers["diversity"]["mean_cosine_distance"] = mean_cosine_distance(vectors)
         for s, ix in numbers["diversity"]["by_source"].items():
-            ix["mean_cosine_distance"] = mean_cosine_distance(vectors[by_source[s]])
+            mine = [i for i, name in enumerate(sample_sources) if name == s]
+            ix["mean_cosine_distance"] = mean_cosine_distance(vectors[mine])
         started = time.perf_counter()
-        chosen = list(range(len(frame)))
+        chosen = list(range(len(texts)))
         if settings.max_points and len(chosen) > settings.max_points:
             chosen = sorted(random.Random(settings.seed).sample(chosen, settings.max_points))
         if len(chosen) >= 5:
             points = tsne_2d(vectors[chosen], settings.perplexity, settings.seed)
             timings["tsne_s"] = time.perf_counter() - started
             numbers["tsne_points"] = len(chosen)
-            chosen_sources = [sources[i] for i in chosen]
+            chosen_sources = [sample_sources[i] for i in chosen]
             files.append(plot_tsne(points, chosen_sources, out / "diversity_tsne.png"))
             csv = "x,y,instruction_source\n" + "".join(
                 f"{x:.4f},{y:.4f},{s}\n"
@@ -257,7 +335,8 @@ def summary_lines(result: AnalysisResult) -> list[str]:
         f"diversity: leading-word share {div['leading_word_share']} (of {div['sample']}), "
         f"distinct-2 {div['distinct_2']}"
         + (
-            f", mean cosine distance {div['mean_cosine_distance']}"
+            f", mean cosine distance {div['mean_cosine_distance']} "
+            f"(embeddings of {n['embedded_rows']} of {n['rows']} rows)"
             if div.get("mean_cosine_distance") is not None
             else ""
         ),

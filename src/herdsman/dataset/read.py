@@ -5,10 +5,16 @@ Accepted: a JSONL file, a Parquet file, a Hugging Face ``save_to_disk`` folder
 ``dataset/`` folder (its JSONL splits). Rows need ``instruction`` and
 ``response`` strings; ``instruction_source`` is kept when present and set to
 ``unlabelled`` otherwise, so the datasets others publish load as they are.
+
+:func:`read_dataset` loads every column into memory (what training and
+selection need); :func:`iter_core_rows` streams only the three LaMini columns
+with the same checks, so a stage that only counts and samples (``analyze``)
+holds no more than it keeps, at any size.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +104,90 @@ def read_dataset(path: str | Path) -> pd.DataFrame:
             raise InputError(str(path), None, f"cannot read Parquet ({exc})") from None
         return _check_columns(frame, str(path))
     return _check_columns(_read_jsonl(path), str(path))
+
+
+CoreRow = tuple[str, str, str]  # instruction, response, instruction_source
+
+
+def _jsonl_core(path: Path) -> Iterator[CoreRow]:
+    for line, obj in iter_json_objects(path):
+        for column in REQUIRED:
+            if column not in obj:
+                raise InputError(str(path), line, f"missing column '{column}'")
+            if not isinstance(obj[column], str):
+                raise InputError(str(path), line, f"column '{column}': expected a string")
+        source = obj.get("instruction_source")
+        yield obj["instruction"], obj["response"], str(source) if source else UNLABELLED
+
+
+def _arrow_core(batches: Iterator[Any], names: list[str], where: str) -> Iterator[CoreRow]:
+    """Rows of Arrow record batches (Parquet or a saved HF dataset), checked like JSONL."""
+    missing = [c for c in REQUIRED if c not in names]
+    if missing:
+        have = ", ".join(names[:8]) or "none"
+        raise InputError(
+            where, None, f"missing column(s) {', '.join(missing)} (columns found: {have})"
+        )
+    row = 0
+    for batch in batches:
+        columns = batch.to_pydict()
+        sources = columns.get("instruction_source") or [None] * batch.num_rows
+        for instruction, response, source in zip(
+            columns["instruction"], columns["response"], sources, strict=True
+        ):
+            row += 1
+            for column, value in (("instruction", instruction), ("response", response)):
+                if not isinstance(value, str):
+                    raise InputError(where, None, f"row {row}: column '{column}' is not a string")
+            yield instruction, response, str(source) if source else UNLABELLED
+
+
+def _hf_core(path: Path) -> Iterator[CoreRow]:
+    import datasets
+
+    try:
+        loaded = datasets.load_from_disk(str(path))
+    except Exception as exc:  # datasets raises several types for a bad folder
+        raise InputError(str(path), None, f"not a Hugging Face dataset folder ({exc})") from None
+    parts = loaded.values() if isinstance(loaded, datasets.DatasetDict) else [loaded]
+    for part in parts:
+        table = part.data.table
+        wanted = [c for c in (*REQUIRED, "instruction_source") if c in table.column_names]
+        yield from _arrow_core(
+            iter(table.select(wanted).to_batches(max_chunksize=10_000)),
+            table.column_names,
+            str(path),
+        )
+
+
+def iter_core_rows(path: str | Path) -> Iterator[CoreRow]:
+    """Stream ``(instruction, response, instruction_source)`` from any format :func:`read_dataset` reads.
+
+    Raises:
+        InputError: As :func:`read_dataset`, raised when the bad row is reached.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(str(path), None, "no such file or folder")
+    if path.is_dir():
+        splits = [path / f"{name}.jsonl" for name in SPLITS if (path / f"{name}.jsonl").is_file()]
+        if splits:
+            for split in splits:
+                yield from _jsonl_core(split)
+            return
+        yield from _hf_core(path / "hf" if (path / "hf").is_dir() else path)
+        return
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            parquet = pq.ParquetFile(path)
+        except Exception as exc:  # pyarrow raises many types for a damaged file
+            raise InputError(str(path), None, f"cannot read Parquet ({exc})") from None
+        names = parquet.schema_arrow.names
+        wanted = [c for c in (*REQUIRED, "instruction_source") if c in names]
+        yield from _arrow_core(
+            parquet.iter_batches(batch_size=10_000, columns=wanted), names, str(path)
+        )
+        return
+    yield from _jsonl_core(path)

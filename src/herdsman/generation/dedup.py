@@ -35,7 +35,7 @@ import math
 import re
 from bisect import bisect_left, bisect_right, insort
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from rouge_score.tokenizers import DefaultTokenizer
@@ -55,15 +55,18 @@ def normalise(text: str) -> str:
     return _SPACES.sub(" ", text).strip().casefold()
 
 
-def match_masks(a: Sequence[str]) -> dict[str, int]:
-    """Bit masks of token positions in ``a`` (computed once per query for :func:`lcs_with_masks`)."""
-    masks: dict[str, int] = {}
+def match_masks(a: Sequence[Hashable]) -> dict[Hashable, int]:
+    """Bit masks of token positions in ``a`` (computed once per query for :func:`lcs_with_masks`).
+
+    Tokens may be strings or ids (the LSH mode stores texts as token ids).
+    """
+    masks: dict[Hashable, int] = {}
     for i, token in enumerate(a):
         masks[token] = masks.get(token, 0) | (1 << i)
     return masks
 
 
-def lcs_with_masks(masks: dict[str, int], m: int, b: Sequence[str]) -> int:
+def lcs_with_masks(masks: dict[Hashable, int], m: int, b: Sequence[Hashable]) -> int:
     """LCS length of a sequence of length ``m`` (given by its masks) and ``b`` (Hyyrö's bit-vector)."""
     full = (1 << m) - 1
     v = full
@@ -111,6 +114,7 @@ class DedupStats:
     exact: int = 0
     near: int = 0
     candidates_checked: int = 0
+    method: str = "exact"
 
 
 class NearDuplicateIndex:

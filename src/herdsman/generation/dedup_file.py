@@ -6,10 +6,18 @@ is the format's instruction: ``instruction`` (herdsman JSONL, Self-Instruct,
 Alpaca), ``prompt`` (P3), ``inputs`` (FLAN), or the field given. JSONL formats
 are written as JSONL, an Alpaca JSON array as a JSON array; folders (a P3
 template folder, a saved FLAN dataset) are refused: dedup one file at a time.
+
+Two methods: ``exact`` (:mod:`herdsman.generation.dedup`: the exhaustive
+rule's decisions, whose cost grows faster than the row count on
+template-heavy data) and ``lsh`` (:mod:`herdsman.generation.dedup_lsh`: MinHash
+candidates, exact check; near-linear, recall just under 1). ``auto`` takes
+``exact`` up to :data:`AUTO_EXACT_MAX` records and ``lsh`` above.
 """
 
 from __future__ import annotations
 
+import hashlib
+from array import array
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +25,15 @@ from typing import Any
 import orjson
 
 from herdsman.errors import InputError
-from herdsman.generation.dedup import Deduplicator, DedupStats, occurrence_frequencies, rouge_tokens
+from herdsman.generation.dedup import (
+    DedupDecision,
+    Deduplicator,
+    DedupStats,
+    normalise,
+    occurrence_frequencies,
+    rouge_tokens,
+)
+from herdsman.generation.dedup_lsh import LshSettings, TokenTable, decide
 from herdsman.generation.seeds import detect_format
 from herdsman.io.atomic import write_text_atomic
 from herdsman.io.jsonl import BadLines, iter_json_objects, write_jsonl_atomic
@@ -27,6 +43,9 @@ TEXT_FIELDS = {
     "jsonl": "instruction", "self-instruct": "instruction", "alpaca": "instruction",
     "p3": "prompt", "flan": "inputs",
 }  # fmt: skip
+METHODS = ("auto", "exact", "lsh")
+#: ``auto`` deduplicates exactly up to this many records, with LSH above.
+AUTO_EXACT_MAX = 50_000
 
 
 def _records(path: Path, fmt: str, skip_bad: bool, bad: BadLines) -> Iterator[tuple[int, Any]]:
@@ -70,6 +89,12 @@ def _texts(
         yield line, obj, text
 
 
+def exact_key(text: str) -> int:
+    """64-bit hash of a text's normalised form (exact duplicates share it)."""
+    digest = hashlib.blake2b(normalise(text).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
 def dedup_file(
     in_path: str | Path,
     out_path: str | Path,
@@ -79,32 +104,52 @@ def dedup_file(
     *,
     skip_bad: bool = False,
     fmt: str = "auto",
+    method: str = "auto",
+    lsh: LshSettings | None = None,
 ) -> DedupStats:
-    """Deduplicate a JSONL file by one text field (see :mod:`herdsman.generation.dedup`).
+    """Deduplicate a JSONL file by one text field (see the module docstring for ``method``).
 
-    The first pass validates every line and counts token frequencies (which
-    fix the index's token order); the second decides and writes.
+    The first pass validates every line and tokenises it (token frequencies
+    for ``exact``, a token table and signatures for ``lsh``); the second
+    decides (``exact``) or applies the decisions (``lsh``) and writes.
     """
     in_path = Path(in_path)
     if in_path.is_dir():
         raise InputError(str(in_path), None, "a folder: dedup reads one file (dedup each file)")
+    if method not in METHODS:
+        raise InputError(
+            str(in_path), None, f"unknown method '{method}' (one of {', '.join(METHODS)})"
+        )
     fmt = detect_format(in_path) if fmt == "auto" else fmt
     if fmt not in TEXT_FIELDS:
         raise InputError(str(in_path), None, f"unknown format '{fmt}'")
     field = field or TEXT_FIELDS[fmt]
-    df = occurrence_frequencies(
-        rouge_tokens(text) for _, _, text in _texts(in_path, fmt, field, skip_bad, BadLines())
-    )
-    dedup = Deduplicator(threshold, df)
+
+    def texts() -> Iterator[tuple[int, dict[str, Any], str]]:
+        return _texts(in_path, fmt, field, skip_bad, BadLines())
+
+    table: TokenTable | None = None
+    keys = array("Q")
+    if method != "exact":
+        table = TokenTable()
+        for _, _, text in texts():
+            table.add(rouge_tokens(text))
+            keys.append(exact_key(text))
+        if method == "auto" and len(table) <= AUTO_EXACT_MAX:
+            table = None
+    decider: _ExactDecider | _LshDecider
+    if table is None:
+        df = occurrence_frequencies(rouge_tokens(text) for _, _, text in texts())
+        decider = _ExactDecider(Deduplicator(threshold, df))
+    else:
+        decider = _LshDecider(table, keys, threshold, lsh or LshSettings())
     dropped: list[dict[str, Any]] = []
-    lines: dict[int, int] = {}
+    lines = array("q")
 
     def kept() -> Iterator[dict[str, Any]]:
-        for index, (line, obj, text) in enumerate(
-            _texts(in_path, fmt, field, skip_bad, BadLines())
-        ):
-            lines[index] = line
-            decision = dedup.check(index, text)
+        for index, (line, obj, text) in enumerate(texts()):
+            lines.append(line)
+            decision = decider.check(index, text)
             if decision.kept:
                 yield obj
             elif dropped_path is not None:
@@ -112,7 +157,7 @@ def dedup_file(
                     {
                         "line": line,
                         "reason": decision.reason,
-                        "duplicate_of_line": lines.get(decision.match or 0),
+                        "duplicate_of_line": lines[decision.match or 0],
                         "score": decision.score,
                         field: text,
                     }
@@ -124,4 +169,39 @@ def dedup_file(
         write_jsonl_atomic(out_path, kept())
     if dropped_path is not None:
         write_jsonl_atomic(dropped_path, dropped)
-    return dedup.stats
+    return decider.stats
+
+
+class _ExactDecider:
+    """Decides as it goes (the exact index)."""
+
+    def __init__(self, dedup: Deduplicator) -> None:
+        self.dedup = dedup
+        self.stats = dedup.stats
+
+    def check(self, index: int, text: str) -> DedupDecision:
+        return self.dedup.check(index, text)
+
+
+class _LshDecider:
+    """Hands out decisions taken up front over the whole file (the LSH index)."""
+
+    def __init__(
+        self, table: TokenTable, keys: array[int], threshold: float, settings: LshSettings
+    ) -> None:
+        self.outcome = decide(table, keys, threshold, settings)
+        reasons = self.outcome.reasons
+        self.stats = DedupStats(
+            total=len(table),
+            kept=len(table) - len(reasons),
+            exact=sum(1 for r in reasons.values() if r[0] == "exact"),
+            near=sum(1 for r in reasons.values() if r[0] == "near"),
+            candidates_checked=self.outcome.candidates_checked,
+            method="lsh",
+        )
+
+    def check(self, index: int, text: str) -> DedupDecision:
+        if self.outcome.kept[index]:
+            return DedupDecision(True)
+        reason, match, score = self.outcome.reasons[index]
+        return DedupDecision(False, reason, match, score)

@@ -343,7 +343,8 @@ def _report(
         if reason and reason not in seen_reasons:
             seen_reasons.add(reason)
             dropped.append(n)
-    dropped += [n for n, r in enumerate(reasons) if r and n not in dropped]
+    listed = set(dropped)
+    dropped += [n for n, r in enumerate(reasons) if r and n not in listed]
     return {
         "input": str(dataset),
         "candidates": len(train),

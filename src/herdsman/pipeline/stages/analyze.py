@@ -32,6 +32,7 @@ def _run_analyze(ctx: Context) -> dict[str, Any]:
         AnalyzeSettings(
             batch_size=cfg.batch_size,
             max_points=cfg.max_points,
+            embed_sample=cfg.embed_sample,
             perplexity=cfg.perplexity,
             seed=cfg.seed,
         ),
