@@ -61,7 +61,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_judge.py
 	$(PY) benchmarks/bench_select.py
 
-bench-scale: $(STAMP)  # every CPU stage at 100K-2.58M rows: about two hours on 2 cores
+bench-scale: $(STAMP)  # every CPU stage at 100K-2.58M rows (long: see docs/benchmarks.md)
 	$(PY) benchmarks/bench_scale.py
 
 clean:

@@ -350,7 +350,7 @@ def main() -> None:
     parser.add_argument("--topics-rows", type=int, default=2_200_000)
     parser.add_argument("--recall-rows", type=int, default=50_000)
     parser.add_argument("--exhaustive-rows", type=int, default=1_000)
-    parser.add_argument("--embed-sample", type=int, default=20_000)
+    parser.add_argument("--embed-sample", type=int, default=10_000)
     parser.add_argument("--keep", action="store_true", help="Keep the stage outputs.")
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
@@ -443,8 +443,9 @@ def main() -> None:
 
 def _clean(work: Path, size: int) -> None:
     """Remove one size's stage outputs (they are large; the logs stay)."""
-    for path in work.glob(f"*_{size}*"):
-        if path.suffix == ".log" or path.name.startswith("corpus_"):
+    for path in work.iterdir():
+        stem = path.name.split(".")[0]
+        if not stem.endswith(f"_{size}") or path.suffix == ".log" or stem.startswith("corpus_"):
             continue
         shutil.rmtree(path) if path.is_dir() else path.unlink()
 

@@ -12,7 +12,10 @@ Every row is one of:
 - **fresh** (the rest): a real instruction of the row's source pool with a
   share of its words replaced by words drawn from the real texts (so rows
   share template words, as generated instructions do: the hard case for a
-  near-duplicate filter), sometimes spliced with a second one;
+  near-duplicate filter), sometimes spliced with a second one; for
+  ``self_instruct_with_topic``, the opening words of a real instruction, a
+  few words and a topic, so rows come in families of look-alikes as
+  topic-guided generation makes them;
 - **exact duplicate** (``--exact``, default 3%): an earlier row again, with its
   case or spacing changed;
 - **near duplicate** (``--near``, default 10%): an earlier row with a
@@ -121,6 +124,10 @@ def _family(source: str) -> str:
 
 def _fresh(rng: random.Random, pools: Pools, source: str) -> str:
     family = _family(source)
+    if source == "self_instruct_with_topic":  # one real opening, a topic: families of look-alikes
+        opening = rng.choice(pools.instructions[family]).split()[: rng.randint(4, 9)]
+        tail = [rng.choice(pools.words) for _ in range(rng.randint(0, 4))]
+        return " ".join([*opening, *tail, "about", rng.choice(pools.topics)]) + "."
     words = rng.choice(pools.instructions[family]).split()
     if source.startswith("generated_") and len(words) > 40:  # generated ones are shorter
         start = rng.randrange(len(words) - 40)
@@ -130,10 +137,7 @@ def _fresh(rng: random.Random, pools: Pools, source: str) -> str:
         words = words[: rng.randint(1, len(words))] + other[rng.randrange(len(other)) :]
     share = rng.uniform(0.25, 0.65)
     words = [rng.choice(pools.words) if rng.random() < share else w for w in words]
-    text = " ".join(words)
-    if source == "self_instruct_with_topic":
-        text += f" The topic is {rng.choice(pools.topics)}."
-    return text
+    return " ".join(words)
 
 
 def _near(rng: random.Random, pools: Pools, text: str) -> str:

@@ -145,7 +145,7 @@ class AnalyzeConfig(Section):
     batch_size: int = Field(64, ge=1)
     max_points: int | None = Field(None, ge=10, description="Sample this many for t-SNE")
     embed_sample: int = Field(
-        20_000, ge=10, description="Embed (and map) a uniform sample of this many instructions"
+        10_000, ge=10, description="Embed (and map) a uniform sample of this many instructions"
     )
     perplexity: float = Field(30.0, gt=0)
     seed: int = 42

@@ -108,3 +108,16 @@ def test_streamed_rows_name_bad_input(tmp_path: Path) -> None:
     (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
     with pytest.raises(InputError, match="cannot read Parquet"):
         list(iter_core_rows(tmp_path / "broken.parquet"))
+
+
+def test_both_readers_label_sources_alike(tmp_path: Path) -> None:
+    values = ["alpaca", "", None, 0, float("nan")]
+    rows = [
+        {"instruction": f"t{i}", "response": "r", "instruction_source": v}
+        for i, v in enumerate(values)
+    ]
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows).replace("NaN", "null"))
+    expected = ["alpaca", "unlabelled", "unlabelled", "0", "unlabelled"]
+    assert read_dataset(path)["instruction_source"].tolist() == expected
+    assert [s for _, _, s in iter_core_rows(path)] == expected

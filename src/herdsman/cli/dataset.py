@@ -97,7 +97,7 @@ def analyze(
             min=10,
             help="Embed and map a uniform sample of this many instructions (all when fewer).",
         ),
-    ] = 20_000,
+    ] = 10_000,
 ) -> None:
     """Composition, lengths and diversity (t-SNE map of instruction embeddings) of a dataset.
 

@@ -21,7 +21,7 @@ from herdsman.cli.app import (
     user_errors,
 )
 from herdsman.cli.teacher_options import SamplingDefaults, teacher_command
-from herdsman.console import console, error_line, progress_bar
+from herdsman.console import console, error_line, phase_progress, progress_bar
 from herdsman.errors import HerdsmanError
 
 if TYPE_CHECKING:
@@ -311,9 +311,17 @@ def dedup(
     """
     from herdsman.generation.dedup_file import dedup_file
 
-    with user_errors():
+    with user_errors(), phase_progress("dedup") as progress:
         stats = dedup_file(
-            in_path, out, threshold, field_name, dropped, skip_bad=skip_bad, fmt=fmt, method=method
+            in_path,
+            out,
+            threshold,
+            field_name,
+            dropped,
+            skip_bad=skip_bad,
+            fmt=fmt,
+            method=method,
+            progress=progress,
         )
         console.print(
             f"kept {stats.kept} of {stats.total} records -> {out} "

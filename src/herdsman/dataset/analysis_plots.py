@@ -54,7 +54,7 @@ def plot_composition(counts: dict[str, int], path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_lengths(ins: np.ndarray, res: np.ndarray, sources: list[str], path: Path) -> Path:
+def plot_lengths(ins: np.ndarray, res: np.ndarray, path: Path) -> Path:
     """Histograms of instruction and response lengths in words."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, lengths, what in ((axes[0], ins, "instruction"), (axes[1], res, "response")):

@@ -45,7 +45,7 @@ from herdsman.io.atomic import write_text_atomic
 
 SAMPLE = 1000
 #: Instructions embedded (and mapped) by default: a uniform sample beyond this.
-EMBED_SAMPLE = 20_000
+EMBED_SAMPLE = 10_000
 
 
 @dataclass(frozen=True)
@@ -233,7 +233,12 @@ def analyze(
     ins_len = np.frombuffer(scan.ins_len, dtype=np.int32).astype(np.int64)
     res_len = np.frombuffer(scan.res_len, dtype=np.int32).astype(np.int64)
     codes = np.frombuffer(scan.source_of, dtype=np.uint16)
-    by_source = {name: np.flatnonzero(codes == code) for code, name in enumerate(scan.names)}
+    order = np.argsort(codes, kind="stable")
+    bounds = np.cumsum(np.bincount(codes, minlength=len(scan.names)))
+    by_source = {
+        name: order[(bounds[code - 1] if code else 0) : bounds[code]]
+        for code, name in enumerate(scan.names)
+    }
     assert scan.sample is not None
     sample = scan.sample.in_order()
     lexical_sample = [text for _, text, _ in sample]
@@ -268,12 +273,10 @@ def analyze(
     }
     timings["statistics_s"] = time.perf_counter() - started
     out.mkdir(parents=True, exist_ok=True)
-    sources = [scan.names[c] for c in codes.tolist()]
     files = [
         plot_composition(numbers["composition"], out / "composition.png"),
-        plot_lengths(ins_len, res_len, sources, out / "lengths.png"),
+        plot_lengths(ins_len, res_len, out / "lengths.png"),
     ]
-    del sources
 
     if settings.embed:
         from herdsman.dataset.embeddings import embed, load_embedder

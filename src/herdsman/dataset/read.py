@@ -28,6 +28,13 @@ UNLABELLED = "unlabelled"
 SPLITS = ("train", "held_out")
 
 
+def source_label(value: Any) -> str:
+    """``instruction_source`` as a label: missing, null, NaN or empty -> ``unlabelled``."""
+    if value is None or value == "" or (isinstance(value, float) and value != value):
+        return UNLABELLED
+    return str(value)
+
+
 def _check_columns(frame: pd.DataFrame, where: str) -> pd.DataFrame:
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
@@ -42,7 +49,7 @@ def _check_columns(frame: pd.DataFrame, where: str) -> pd.DataFrame:
             raise InputError(where, None, f"row {row + 1}: column '{column}' is not a string")
     if "instruction_source" not in frame.columns:
         frame["instruction_source"] = UNLABELLED
-    frame["instruction_source"] = frame["instruction_source"].fillna(UNLABELLED).astype(str)
+    frame["instruction_source"] = frame["instruction_source"].map(source_label).astype(str)
     return frame
 
 
@@ -116,8 +123,7 @@ def _jsonl_core(path: Path) -> Iterator[CoreRow]:
                 raise InputError(str(path), line, f"missing column '{column}'")
             if not isinstance(obj[column], str):
                 raise InputError(str(path), line, f"column '{column}': expected a string")
-        source = obj.get("instruction_source")
-        yield obj["instruction"], obj["response"], str(source) if source else UNLABELLED
+        yield obj["instruction"], obj["response"], source_label(obj.get("instruction_source"))
 
 
 def _arrow_core(batches: Iterator[Any], names: list[str], where: str) -> Iterator[CoreRow]:
@@ -139,7 +145,7 @@ def _arrow_core(batches: Iterator[Any], names: list[str], where: str) -> Iterato
             for column, value in (("instruction", instruction), ("response", response)):
                 if not isinstance(value, str):
                     raise InputError(where, None, f"row {row}: column '{column}' is not a string")
-            yield instruction, response, str(source) if source else UNLABELLED
+            yield instruction, response, source_label(source)
 
 
 def _hf_core(path: Path) -> Iterator[CoreRow]:
@@ -149,14 +155,14 @@ def _hf_core(path: Path) -> Iterator[CoreRow]:
         loaded = datasets.load_from_disk(str(path))
     except Exception as exc:  # datasets raises several types for a bad folder
         raise InputError(str(path), None, f"not a Hugging Face dataset folder ({exc})") from None
-    parts = loaded.values() if isinstance(loaded, datasets.DatasetDict) else [loaded]
-    for part in parts:
+    parts = list(loaded.items()) if isinstance(loaded, datasets.DatasetDict) else [(None, loaded)]
+    for split, part in parts:
         table = part.data.table
         wanted = [c for c in (*REQUIRED, "instruction_source") if c in table.column_names]
         yield from _arrow_core(
             iter(table.select(wanted).to_batches(max_chunksize=10_000)),
             table.column_names,
-            str(path),
+            f"{path} [{split}]" if split else str(path),
         )
 
 
@@ -186,8 +192,11 @@ def iter_core_rows(path: str | Path) -> Iterator[CoreRow]:
             raise InputError(str(path), None, f"cannot read Parquet ({exc})") from None
         names = parquet.schema_arrow.names
         wanted = [c for c in (*REQUIRED, "instruction_source") if c in names]
-        yield from _arrow_core(
-            parquet.iter_batches(batch_size=10_000, columns=wanted), names, str(path)
-        )
+        try:
+            yield from _arrow_core(
+                parquet.iter_batches(batch_size=10_000, columns=wanted), names, str(path)
+            )
+        except (OSError, ValueError) as exc:  # a damaged page or row group (pyarrow's types)
+            raise InputError(str(path), None, f"cannot read Parquet ({exc})") from None
         return
     yield from _jsonl_core(path)

@@ -115,6 +115,8 @@ class DedupStats:
     near: int = 0
     candidates_checked: int = 0
     method: str = "exact"
+    full_buckets: int = 0  # lsh: buckets that reached their cap (see LshSettings)
+    over_budget: int = 0  # lsh: texts with candidates left unchecked (see LshSettings)
 
 
 class NearDuplicateIndex:

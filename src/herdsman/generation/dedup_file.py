@@ -11,7 +11,8 @@ Two methods: ``exact`` (:mod:`herdsman.generation.dedup`: the exhaustive
 rule's decisions, whose cost grows faster than the row count on
 template-heavy data) and ``lsh`` (:mod:`herdsman.generation.dedup_lsh`: MinHash
 candidates, exact check; near-linear, recall just under 1). ``auto`` takes
-``exact`` up to :data:`AUTO_EXACT_MAX` records and ``lsh`` above.
+``exact`` up to :data:`AUTO_EXACT_MAX` records or below a threshold of
+:data:`AUTO_LSH_MIN_THRESHOLD`, and ``lsh`` otherwise.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from herdsman.generation.dedup import (
     occurrence_frequencies,
     rouge_tokens,
 )
-from herdsman.generation.dedup_lsh import LshSettings, TokenTable, decide
+from herdsman.generation.dedup_lsh import LshSettings, Progress, TokenTable, decide
 from herdsman.generation.seeds import detect_format
 from herdsman.io.atomic import write_text_atomic
 from herdsman.io.jsonl import BadLines, iter_json_objects, write_jsonl_atomic
@@ -44,8 +45,11 @@ TEXT_FIELDS = {
     "p3": "prompt", "flan": "inputs",
 }  # fmt: skip
 METHODS = ("auto", "exact", "lsh")
-#: ``auto`` deduplicates exactly up to this many records, with LSH above.
+#: ``auto`` deduplicates exactly up to this many records, with LSH above...
 AUTO_EXACT_MAX = 50_000
+#: ...and at thresholds from this one up (below it, pairs to catch share so
+#: few tokens that signatures find them only by making nearly everything a candidate).
+AUTO_LSH_MIN_THRESHOLD = 0.6
 
 
 def _records(path: Path, fmt: str, skip_bad: bool, bad: BadLines) -> Iterator[tuple[int, Any]]:
@@ -106,6 +110,7 @@ def dedup_file(
     fmt: str = "auto",
     method: str = "auto",
     lsh: LshSettings | None = None,
+    progress: Progress | None = None,
 ) -> DedupStats:
     """Deduplicate a JSONL file by one text field (see the module docstring for ``method``).
 
@@ -135,19 +140,25 @@ def dedup_file(
         for _, _, text in texts():
             table.add(rouge_tokens(text))
             keys.append(exact_key(text))
-        if method == "auto" and len(table) <= AUTO_EXACT_MAX:
+        if method == "auto" and (
+            len(table) <= AUTO_EXACT_MAX or threshold < AUTO_LSH_MIN_THRESHOLD
+        ):
             table = None
     decider: _ExactDecider | _LshDecider
     if table is None:
         df = occurrence_frequencies(rouge_tokens(text) for _, _, text in texts())
         decider = _ExactDecider(Deduplicator(threshold, df))
     else:
-        decider = _LshDecider(table, keys, threshold, lsh or LshSettings())
+        decider = _LshDecider(
+            table, keys, threshold, lsh or LshSettings.for_threshold(threshold), progress
+        )
     dropped: list[dict[str, Any]] = []
     lines = array("q")
 
     def kept() -> Iterator[dict[str, Any]]:
         for index, (line, obj, text) in enumerate(texts()):
+            if index >= decider.stats.total and table is not None:
+                raise InputError(str(in_path), line, "the file grew while it was deduplicated")
             lines.append(line)
             decision = decider.check(index, text)
             if decision.kept:
@@ -187,9 +198,14 @@ class _LshDecider:
     """Hands out decisions taken up front over the whole file (the LSH index)."""
 
     def __init__(
-        self, table: TokenTable, keys: array[int], threshold: float, settings: LshSettings
+        self,
+        table: TokenTable,
+        keys: array[int],
+        threshold: float,
+        settings: LshSettings,
+        progress: Progress | None,
     ) -> None:
-        self.outcome = decide(table, keys, threshold, settings)
+        self.outcome = decide(table, keys, threshold, settings, progress)
         reasons = self.outcome.reasons
         self.stats = DedupStats(
             total=len(table),
@@ -198,6 +214,8 @@ class _LshDecider:
             near=sum(1 for r in reasons.values() if r[0] == "near"),
             candidates_checked=self.outcome.candidates_checked,
             method="lsh",
+            full_buckets=self.outcome.full_buckets,
+            over_budget=self.outcome.over_budget,
         )
 
     def check(self, index: int, text: str) -> DedupDecision:

@@ -30,27 +30,66 @@ stored as token ids in flat arrays (a few bytes per token).
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from herdsman.generation.dedup import lcs_with_masks, match_masks, rouge_l_f
 
+#: ``progress(phase, total)`` -> the function that advances the phase by a count.
+Progress = Callable[[str, int], Callable[[int], None]]
 _BATCH_TOKENS = 4_000_000  # tokens per signature batch (bounds the numpy temporaries)
+_BATCH_TEXTS = 50_000  # and texts per batch (bounds the signature block for short texts)
+BANDS = 64
+MAX_ROWS = 6
+
+
+def jaccard_bound(threshold: float) -> float:
+    """Occurrence-set Jaccard that any pair with ROUGE-L F above ``threshold`` exceeds."""
+    c = threshold / 2
+    return c / (1 - c)
+
+
+def rows_for(threshold: float, bands: int = BANDS, at_bound: float = 0.7) -> int:
+    """The most rows per band (up to 6) that still find a pair *at* the Jaccard bound with
+    probability ``at_bound``; pairs above the bound, most true ones, are found more often.
+    """
+    j = jaccard_bound(threshold)
+    best = 1
+    for rows in range(1, MAX_ROWS + 1):
+        if 1 - (1 - j**rows) ** bands >= at_bound:
+            best = rows
+    return best
 
 
 @dataclass(frozen=True)
 class LshSettings:
-    """Shape of the signatures: ``bands`` x ``rows`` MinHash values per text.
+    """Shape of the signatures (``bands`` x ``rows`` MinHash values per text) and two caps.
 
     More bands raise recall (and candidates); more rows per band lower both.
+    :meth:`for_threshold` derives ``rows`` from the ROUGE-L threshold.
+
+    The caps bound the work per text when a family of texts all look alike
+    but stay below the threshold (one template with a few words changed),
+    which would otherwise make every new member compare itself with all the
+    earlier ones: ``max_bucket`` kept texts per bucket (later ones are not
+    added to a full bucket), and ``max_checks`` exact comparisons per text,
+    made in order of bands shared (the likeliest duplicates first). A true
+    duplicate found only past either cap is missed; the counts of both
+    events are reported.
     """
 
-    bands: int = 32
-    rows: int = 4
+    bands: int = BANDS
+    rows: int = MAX_ROWS
     seed: int = 1
+    max_bucket: int = 64
+    max_checks: int = 64
+
+    @classmethod
+    def for_threshold(cls, threshold: float) -> LshSettings:
+        """The default shape for a ROUGE-L threshold (0.7: 64 bands of 6)."""
+        return cls(rows=rows_for(threshold))
 
 
 class TokenTable:
@@ -94,7 +133,9 @@ def _occurrence_keys(ids: np.ndarray, row_of: np.ndarray, token_hash: np.ndarray
         return token_hash[ids] ^ (occurrence * np.uint64(0x9E3779B97F4A7C15))
 
 
-def band_keys(table: TokenTable, settings: LshSettings) -> np.ndarray:
+def band_keys(
+    table: TokenTable, settings: LshSettings, advance: Callable[[int], None] | None = None
+) -> np.ndarray:
     """``len(table) x bands`` band keys (uint64); a text without tokens gets a row of zeros."""
     rng = np.random.default_rng(settings.seed)
     perms = settings.bands * settings.rows
@@ -109,7 +150,7 @@ def band_keys(table: TokenTable, settings: LshSettings) -> np.ndarray:
     first = 0
     while first < n:
         last = int(np.searchsorted(offsets, offsets[first] + _BATCH_TOKENS, side="right")) - 1
-        last = min(n, max(last, first + 1))
+        last = min(n, first + _BATCH_TEXTS, max(last, first + 1))
         lo, hi = int(offsets[first]), int(offsets[last])
         lengths = np.diff(offsets[first : last + 1])
         nonempty = np.flatnonzero(lengths)
@@ -127,41 +168,50 @@ def band_keys(table: TokenTable, settings: LshSettings) -> np.ndarray:
                 for band in range(settings.bands):
                     block = sig[:, band * settings.rows : (band + 1) * settings.rows]
                     keys[first + nonempty, band] = (block * mix).sum(axis=1) | np.uint64(1)
+        if advance:
+            advance(last - first)
         first = last
     return keys
 
 
-def candidate_groups(keys: np.ndarray) -> tuple[array[int], array[int], int]:
-    """Per text, the band buckets it shares with another text (CSR offsets, bucket ids, bucket count).
+def candidate_groups(keys: np.ndarray) -> tuple[array[int], array[int], array[int], int]:
+    """Per text, the band buckets it shares with another text.
 
-    A bucket is a (band, key) pair; buckets holding one text are left out, so
-    a text with none has no candidates at all.
+    Returns CSR offsets per text, the bucket id of each membership, the text
+    of each membership, and the number of buckets. A bucket is a (band, key)
+    pair; buckets holding one text are left out, so a text with none has no
+    candidates at all.
     """
     n, bands = keys.shape
-    rows_parts, group_parts = [], []
+    rows_parts: list[np.ndarray] = []
+    group_parts: list[np.ndarray] = []
     next_id = 0
     for band in range(bands):
         column = keys[:, band]
         _, inverse, counts = np.unique(column, return_inverse=True, return_counts=True)
-        members = np.flatnonzero((counts[inverse] > 1) & (column != 0))
+        members = np.flatnonzero((counts[inverse] > 1) & (column != 0)).astype(np.int32)
         if members.size == 0:
             continue
         _, renumbered = np.unique(inverse[members], return_inverse=True)
+        del inverse, counts
         rows_parts.append(members)
-        group_parts.append(renumbered + next_id)
+        group_parts.append((renumbered + next_id).astype(np.int32))
         next_id += int(renumbered.max()) + 1
     offsets = np.zeros(n + 1, dtype=np.int64)
     if not rows_parts:
-        return array("q", offsets.tobytes()), array("i"), 0
+        return array("q", offsets.tobytes()), array("i"), array("i"), 0
     rows = np.concatenate(rows_parts)
-    groups = np.concatenate(group_parts)
+    rows_parts.clear()
     order = np.argsort(rows, kind="stable")
     np.cumsum(np.bincount(rows, minlength=n), out=offsets[1:])
-    return (
-        array("q", offsets.tobytes()),
-        array("i", groups[order].astype(np.int32).tobytes()),
-        next_id,
-    )
+    groups = np.concatenate(group_parts)
+    group_parts.clear()
+    group_ids = array("i")
+    group_ids.frombytes(groups[order].tobytes())
+    del groups
+    texts = array("i")
+    texts.frombytes(rows[order].tobytes())
+    return array("q", offsets.tobytes()), group_ids, texts, next_id
 
 
 @dataclass
@@ -171,6 +221,8 @@ class LshOutcome:
     kept: bytearray
     reasons: dict[int, tuple[str, int, float]]
     candidates_checked: int = 0
+    full_buckets: int = 0
+    over_budget: int = 0
 
 
 def decide(
@@ -178,6 +230,7 @@ def decide(
     exact_keys: Sequence[int],
     threshold: float,
     settings: LshSettings | None = None,
+    progress: Progress | None = None,
 ) -> LshOutcome:
     """Walk the texts in order: drop exact repeats, then near duplicates of earlier kept texts.
 
@@ -190,47 +243,60 @@ def decide(
         exact_keys: A hash of each text's normalised form (exact duplicates).
         threshold: ROUGE-L F above which a text is a near duplicate.
         settings: Signature shape.
+        progress: ``progress(phase, total)`` returns the function that
+            advances that phase's count (signatures, then decisions).
     """
-    settings = settings or LshSettings()
+    settings = settings or LshSettings.for_threshold(threshold)
     n = len(table)
-    keys = band_keys(table, settings)
-    group_offsets, group_ids, buckets = candidate_groups(keys)
+    keys = band_keys(table, settings, progress("signatures", n) if progress else None)
+    group_offsets, group_ids, entry_text, buckets = candidate_groups(keys)
     del keys
     head = array("i", [-1]) * buckets
+    size = array("i", [0]) * buckets
     chain = array("i", [-1]) * len(group_ids)
+    cap = settings.max_bucket
+    advance = progress("deciding", n) if progress else None
     ratio = (1 - threshold / 2) / (threshold / 2) * (1 + 1e-9)
     kept = bytearray(n)
     reasons: dict[int, tuple[str, int, float]] = {}
     first_of: dict[int, int] = {}
     ids, offsets = table.ids, table.offsets
-    checked = 0
+    checked = full = skipped = 0
+    checks = settings.max_checks
     for j in range(n):
+        if advance and j % 10_000 == 0 and j:
+            advance(10_000)
+        mine = ids[offsets[j] : offsets[j + 1]]
         exact = first_of.get(exact_keys[j])
-        if exact is not None:
-            reasons[j] = ("exact", exact, 1.0)
+        if exact is not None and ids[offsets[exact] : offsets[exact + 1]] == mine:
+            reasons[j] = ("exact", exact, 1.0)  # (a 64-bit hash collision fails the token check)
             continue
         lo, hi = group_offsets[j], group_offsets[j + 1]
         hit = None
         if lo < hi:
-            found: set[int] = set()
+            shared: dict[int, int] = {}  # kept text -> bands it shares with this one
             for e in range(lo, hi):
                 link = head[group_ids[e]]
                 while link >= 0:
-                    found.add(link)
+                    c = entry_text[link]
+                    shared[c] = shared.get(c, 0) + 1
                     link = chain[link]
-            if found:
-                # Links are membership positions; their texts are found by bisecting offsets.
-                rows = sorted({bisect_right(group_offsets, link) - 1 for link in found})
-                mine = ids[offsets[j] : offsets[j + 1]]
+            if shared:
                 m = len(mine)
                 masks = match_masks(mine)
-                for c in rows:
-                    size = offsets[c + 1] - offsets[c]
-                    if size * ratio < m or m * ratio < size:
+                budget = checks
+                # Most shared bands first (the likeliest duplicates), then the earliest.
+                for c in sorted(shared, key=lambda c: (-shared[c], c)):
+                    other = offsets[c + 1] - offsets[c]
+                    if other * ratio < m or m * ratio < other:
                         continue
+                    if budget == 0:
+                        skipped += 1
+                        break
+                    budget -= 1
                     checked += 1
                     score = rouge_l_f(
-                        lcs_with_masks(masks, m, ids[offsets[c] : offsets[c + 1]]), m, size
+                        lcs_with_masks(masks, m, ids[offsets[c] : offsets[c + 1]]), m, other
                     )
                     if score > threshold:
                         hit = (c, score)
@@ -239,12 +305,25 @@ def decide(
             reasons[j] = ("near", hit[0], hit[1])
             continue
         kept[j] = 1
-        first_of[exact_keys[j]] = j
+        first_of.setdefault(exact_keys[j], j)
         for e in range(lo, hi):
             g = group_ids[e]
+            if size[g] >= cap:
+                full += size[g] == cap
+                size[g] = cap + 1
+                continue
+            size[g] += 1
             chain[e] = head[g]
             head[g] = e
-    return LshOutcome(kept=kept, reasons=reasons, candidates_checked=checked)
+    if advance and n % 10_000:
+        advance(n % 10_000)
+    return LshOutcome(
+        kept=kept,
+        reasons=reasons,
+        candidates_checked=checked,
+        full_buckets=full,
+        over_budget=skipped,
+    )
 
 
 def lsh_dedup(
