@@ -60,3 +60,35 @@ def test_eval_file_formats(tmp_path: Path) -> None:
     (tmp_path / "c.jsonl").write_text('{"q": "ok"}\n{broken\n')
     with pytest.raises(InputError, match=r"c\.jsonl:2"):
         list(eval_items(tmp_path / "c.jsonl"))
+
+
+def test_head_filter_finds_exactly_what_every_window_at_every_length_finds() -> None:
+    from herdsman.io.bundled import bundled_file
+
+    index = ContaminationIndex()
+    for path in sorted(bundled_file("eval").glob("*.jsonl")):
+        index.add_file(path)
+    items = [
+        text
+        for path in sorted(bundled_file("eval").glob("*.jsonl"))
+        for _, text in eval_items(path)
+    ]
+
+    def brute(text: str) -> bool:
+        toks = words(text)
+        for size, table in ((index.n, index.grams), *index.short.items()):
+            for i in range(len(toks) - size + 1):
+                if hash(tuple(toks[i : i + size])) in table:
+                    return True
+        return False
+
+    rows = json.loads(require_data("alpaca", "alpaca_5000.json").read_text())[:1500]
+    texts = [r["output"] for r in rows] + [r["instruction"] for r in rows]
+    # Planted: items whole, items inside other text, items cut one word short.
+    for n, item in enumerate(items[:300]):
+        toks = item.split()
+        texts += [item, f"As asked before: {item} Thanks.", " ".join(toks[1:]), " ".join(toks[:-1])]
+        texts.append(rows[n]["output"] + " " + " ".join(toks[:14]))
+    found = [index.match(t) is not None for t in texts]
+    assert found == [brute(t) for t in texts]
+    assert 150 < sum(found) < len(texts) - 2000

@@ -323,9 +323,16 @@ def dedup(
             method=method,
             progress=progress,
         )
+        capped = (
+            f"; {stats.over_budget} records met the cap on checks, so a duplicate of theirs "
+            "may be missed"
+            if stats.over_budget
+            else ""
+        )
         console.print(
             f"kept {stats.kept} of {stats.total} records -> {out} "
-            f"({stats.exact} exact and {stats.near} near duplicates dropped; {stats.method} method)"
+            f"({stats.exact} exact and {stats.near} near duplicates dropped; "
+            f"{stats.method} method{capped})"
         )
 
 

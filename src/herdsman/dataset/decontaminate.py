@@ -8,6 +8,13 @@ short benchmark question copied verbatim is still caught.
 
 Evaluation files: JSONL or JSON (every string value, also inside lists, is
 one item), plain text (one item per line) or Parquet (string columns).
+
+Matching is exact, and costs one hash per word of the text: every indexed
+n-gram and short item also enters a table of its first ``k`` words
+(``k = min(n, min_words)``), and only a text window whose first ``k`` words
+are in that table is checked at the longer lengths (instead of hashing every
+window at every length, which made decontamination most of the dataset
+stage's time at millions of rows).
 """
 
 from __future__ import annotations
@@ -93,6 +100,11 @@ class ContaminationIndex:
     short: dict[int, dict[int, int]] = field(default_factory=dict)
     labels: list[str] = field(default_factory=list)
     items: int = 0
+    heads: set[int] = field(default_factory=set)
+
+    @property
+    def _k(self) -> int:
+        return min(self.n, self.min_words)
 
     def add(self, label: str, text: str) -> None:
         """Index one evaluation item."""
@@ -102,11 +114,14 @@ class ContaminationIndex:
         self.items += 1
         self.labels.append(label)
         ref = len(self.labels) - 1
+        k = self._k
         if len(toks) < self.n:
             self.short.setdefault(len(toks), {}).setdefault(hash(tuple(toks)), ref)
+            self.heads.add(hash(tuple(toks[:k])))
             return
         for i in range(len(toks) - self.n + 1):
             self.grams.setdefault(hash(tuple(toks[i : i + self.n])), ref)
+            self.heads.add(hash(tuple(toks[i : i + k])))
 
     def add_file(self, path: Path) -> int:
         """Index every item of an evaluation file; return how many were long enough."""
@@ -118,13 +133,18 @@ class ContaminationIndex:
     def match(self, text: str) -> str | None:
         """The label of an evaluation item sharing an n-gram with ``text``, else ``None``."""
         toks = words(text)
-        for size, table in ((self.n, self.grams), *self.short.items()):
-            if not table:
+        k, heads = self._k, self.heads
+        tables = [
+            (size, table) for size, table in ((self.n, self.grams), *self.short.items()) if table
+        ]
+        for i in range(len(toks) - k + 1):
+            if hash(tuple(toks[i : i + k])) not in heads:
                 continue
-            for i in range(len(toks) - size + 1):
-                ref = table.get(hash(tuple(toks[i : i + size])))
-                if ref is not None:
-                    return self.labels[ref]
+            for size, table in tables:
+                if i + size <= len(toks):
+                    ref = table.get(hash(tuple(toks[i : i + size])))
+                    if ref is not None:
+                        return self.labels[ref]
         return None
 
     def match_any(self, texts: Iterable[str]) -> str | None:
