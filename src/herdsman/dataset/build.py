@@ -141,23 +141,27 @@ def _columnar(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
 
 
 class _SplitWriter:
-    """Writes one split as JSONL and Parquet, in batches."""
+    """Writes one split as JSONL, Parquet and the Hugging Face Arrow shard, in batches."""
 
     def __init__(self, folder: Path, split: str, formats: Sequence[str]) -> None:
         import pyarrow.parquet as pq
 
         self.schema = _arrow_schema()
         self.jsonl = (folder / f"{split}.jsonl").open("wb") if "jsonl" in formats else None
-        need_parquet = "parquet" in formats or "hf" in formats
         self.parquet = (
-            pq.ParquetWriter(folder / f"{split}.parquet", self.schema) if need_parquet else None
+            pq.ParquetWriter(folder / f"{split}.parquet", self.schema)
+            if "parquet" in formats
+            else None
+        )
+        self.arrow = (
+            _hf_shard_writer(folder / "hf" / split, self.schema) if "hf" in formats else None
         )
         self.batch: list[dict[str, Any]] = []
 
     def write(self, row: dict[str, Any]) -> None:
         if self.jsonl:
             self.jsonl.write(dumps_line(row))
-        if self.parquet:
+        if self.parquet is not None or self.arrow is not None:
             self.batch.append(row)
             if len(self.batch) >= PARQUET_BATCH:
                 self.flush()
@@ -165,29 +169,71 @@ class _SplitWriter:
     def flush(self) -> None:
         import pyarrow as pa
 
-        if self.parquet and self.batch:
-            self.parquet.write_table(pa.Table.from_pydict(_columnar(self.batch), self.schema))
+        if self.batch:
+            table = pa.Table.from_pydict(_columnar(self.batch), self.schema)
+            if self.parquet is not None:
+                self.parquet.write_table(table)
+            if self.arrow is not None:  # (an ArrowWriter is falsy until it has rows)
+                self.arrow.write_table(table)
         self.batch = []
 
     def close(self) -> None:
         self.flush()
         if self.jsonl:
             self.jsonl.close()
-        if self.parquet:
+        if self.parquet is not None:
             self.parquet.close()
+        if self.arrow is not None:
+            self.arrow.finalize()
+            self.arrow.close()
+
+
+HF_SHARD = "data-00000-of-00001.arrow"
+
+
+def _hf_shard_writer(split_dir: Path, schema: Any) -> Any:
+    """``datasets``' own shard writer, fed batch by batch (no split is ever held whole)."""
+    import datasets
+    from datasets.arrow_writer import ArrowWriter
+
+    split_dir.mkdir(parents=True, exist_ok=True)
+    features = datasets.Features.from_arrow_schema(schema)
+    return ArrowWriter(features=features, path=str(split_dir / HF_SHARD))
 
 
 def _save_hf(folder: Path) -> None:
-    """A ``DatasetDict`` of both splits, loadable with ``datasets.load_from_disk``."""
+    """Finish a ``DatasetDict`` folder loadable with ``datasets.load_from_disk``.
+
+    The Arrow shards were written while the splits were; this adds the
+    metadata ``DatasetDict.save_to_disk`` writes beside them (the dict's split
+    list, each split's state and info), read off a memory-mapped ``Dataset``
+    of the shard, so nothing is loaded or copied.
+    """
+    import dataclasses
+
     import datasets
-    import pyarrow.parquet as pq
 
     datasets.disable_progress_bars()
-    splits = {
-        name: datasets.Dataset(pq.read_table(folder / f"{name}.parquet"), split=name)
-        for name in SPLITS
-    }
-    datasets.DatasetDict(splits).save_to_disk(str(folder / "hf"))
+    hf = folder / "hf"
+    (hf / "dataset_dict.json").write_text(orjson.dumps({"splits": list(SPLITS)}).decode())
+    for name in SPLITS:
+        shard = datasets.Dataset.from_file(str(hf / name / HF_SHARD), split=name)
+        state = {
+            "_data_files": [{"filename": HF_SHARD}],
+            "_fingerprint": shard._fingerprint,
+            "_format_columns": None,
+            "_format_kwargs": {},
+            "_format_type": None,
+            "_output_all_columns": False,
+            "_split": name,
+        }
+        (hf / name / "state.json").write_text(
+            orjson.dumps(state, option=orjson.OPT_INDENT_2).decode()
+        )
+        info = dataclasses.asdict(shard.info)
+        (hf / name / "dataset_info.json").write_text(
+            orjson.dumps({k: info[k] for k in sorted(info)}, option=orjson.OPT_INDENT_2).decode()
+        )
 
 
 def build_dataset(
@@ -272,9 +318,6 @@ def build_dataset(
             writer.close()
         if "hf" in settings.formats:
             _save_hf(tmp)
-        if "parquet" not in settings.formats:
-            for split in SPLITS:
-                (tmp / f"{split}.parquet").unlink(missing_ok=True)
         with (tmp / "removed.jsonl").open("wb") as out:
             for row in removed:
                 out.write(dumps_line(row))
