@@ -42,7 +42,8 @@ from typing import Any
 
 from herdsman.config import QUALITY_RULES, QualityConfig
 from herdsman.errors import HerdsmanError
-from herdsman.io.jsonl import iter_json_objects, write_jsonl_atomic
+from herdsman.io.atomic import atomic_output
+from herdsman.io.jsonl import dumps_line, iter_json_objects, write_jsonl_atomic
 
 RULES: tuple[str, ...] = QUALITY_RULES
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -183,25 +184,26 @@ def gate(
         HerdsmanError: The rules removed every answer (nothing would be left to train on).
     """
     report = QualityReport()
-    removed: list[dict[str, Any]] = []
+    # Removed answers are streamed to their own file (replaced only once the
+    # kept ones are written), not held: memory stays flat at any size.
+    with atomic_output(removed_path) as removed:
 
-    def kept() -> Iterator[dict[str, Any]]:
-        for line, row in iter_json_objects(in_path):
-            report.answers += 1
-            rule = failed_rule(row, settings)
-            if rule is None:
-                report.kept += 1
-                yield row
-            else:
-                report.removed[rule] += 1
-                removed.append({"line": line, "rule": rule, **row})
-        if report.answers and not report.kept:
-            worst = ", ".join(f"{r}: {n}" for r, n in report.removed.most_common())
-            raise HerdsmanError(
-                f"{in_path}: the quality rules removed all {report.answers} answers ({worst}); "
-                "switch a rule off (quality.disable) or loosen its threshold"
-            )
+        def kept() -> Iterator[dict[str, Any]]:
+            for line, row in iter_json_objects(in_path):
+                report.answers += 1
+                rule = failed_rule(row, settings)
+                if rule is None:
+                    report.kept += 1
+                    yield row
+                else:
+                    report.removed[rule] += 1
+                    removed.write(dumps_line({"line": line, "rule": rule, **row}))
+            if report.answers and not report.kept:
+                worst = ", ".join(f"{r}: {n}" for r, n in report.removed.most_common())
+                raise HerdsmanError(
+                    f"{in_path}: the quality rules removed all {report.answers} answers "
+                    f"({worst}); switch a rule off (quality.disable) or loosen its threshold"
+                )
 
-    write_jsonl_atomic(out_path, kept())
-    write_jsonl_atomic(removed_path, removed)
+        write_jsonl_atomic(out_path, kept())
     return report
