@@ -58,7 +58,7 @@ from tests.helpers.data import public_data
 
 HERDSMAN = [sys.executable, "-m", "herdsman"]
 SIZES = (100_000, 500_000, 1_000_000, 2_580_000)
-STAGES = ("dedup", "quality", "respond", "dataset", "analyze")
+STAGES = ("dedup", "quality", "respond", "dataset", "analyze", "select")
 GIB = 1024**3
 #: (seconds, bytes) a stage may take at the largest size; None: no bound set.
 BOUNDS: dict[str, tuple[float | None, int | None]] = {
