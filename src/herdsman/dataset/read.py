@@ -53,15 +53,19 @@ def _check_columns(frame: pd.DataFrame, where: str) -> pd.DataFrame:
     return frame
 
 
-def _read_jsonl(path: Path) -> pd.DataFrame:
-    rows: list[dict[str, Any]] = []
+def _checked_objects(path: Path) -> Iterator[dict[str, Any]]:
+    """JSONL rows with string ``instruction`` and ``response`` (else a one-line error)."""
     for line, obj in iter_json_objects(path):
         for column in REQUIRED:
             if column not in obj:
                 raise InputError(str(path), line, f"missing column '{column}'")
             if not isinstance(obj[column], str):
                 raise InputError(str(path), line, f"column '{column}': expected a string")
-        rows.append(obj)
+        yield obj
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    rows = list(_checked_objects(path))
     return pd.DataFrame(rows, columns=None if rows else list(REQUIRED))
 
 
@@ -117,12 +121,7 @@ CoreRow = tuple[str, str, str]  # instruction, response, instruction_source
 
 
 def _jsonl_core(path: Path) -> Iterator[CoreRow]:
-    for line, obj in iter_json_objects(path):
-        for column in REQUIRED:
-            if column not in obj:
-                raise InputError(str(path), line, f"missing column '{column}'")
-            if not isinstance(obj[column], str):
-                raise InputError(str(path), line, f"column '{column}': expected a string")
+    for obj in _checked_objects(path):
         yield obj["instruction"], obj["response"], source_label(obj.get("instruction_source"))
 
 
