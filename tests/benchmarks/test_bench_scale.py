@@ -17,10 +17,10 @@ SCRIPT = CHECKOUT / "benchmarks" / "bench_scale.py"
 @pytest.mark.slow
 def test_small_scale_run(tmp_path: Path) -> None:
     args = [
-        "--sizes", "1500,3000", "--select-rows", "3000", "--topics-rows", "30000",
+        "--sizes", "1500,3000", "--topics-rows", "30000",
         "--recall-rows", "3000", "--exhaustive-rows", "150", "--embed-sample", "100",
         "--dir", str(tmp_path), "--data", str(public_data()),
-        "--stages", "dedup,quality,respond,dataset,analyze,select",
+        "--stages", "dedup,quality,respond,dataset,analyze",
     ]  # fmt: skip
     done = subprocess.run(
         [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=600
@@ -28,7 +28,7 @@ def test_small_scale_run(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
     stages = results["stages"]
-    assert set(stages) == {"dedup", "quality", "respond", "dataset", "analyze", "select", "topics"}
+    assert set(stages) == {"dedup", "quality", "respond", "dataset", "analyze", "topics"}
     for stage, runs in stages.items():
         for size, run in runs.items():
             assert run["rc"] == 0, (stage, size, Path(run["log"]).read_text()[-2000:])

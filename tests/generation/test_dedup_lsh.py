@@ -31,7 +31,7 @@ def alpaca(n: int) -> list[str]:
 
 
 def test_every_drop_is_a_true_near_duplicate_and_recall_is_high() -> None:
-    texts = perturbed(alpaca(400), seed=3)  # 1,600 texts, a quarter of them originals
+    texts = perturbed(alpaca(250), seed=3)  # 1,000 texts, a quarter of them originals
     kept, reasons = lsh(texts)
     reference = exhaustive(texts)
     tokens = [rouge_tokens(t) for t in texts]
@@ -45,7 +45,7 @@ def test_every_drop_is_a_true_near_duplicate_and_recall_is_high() -> None:
             )
     dropped_ref = {i for i, k in enumerate(reference) if not k}
     dropped = {i for i, k in enumerate(kept) if not k}
-    assert len(dropped_ref) > 500
+    assert len(dropped_ref) > 300
     assert len(dropped & dropped_ref) / len(dropped_ref) >= 0.98  # recall
     agree = sum(a == b for a, b in zip(kept, reference, strict=True)) / len(texts)
     assert agree >= 0.98
