@@ -86,6 +86,20 @@ def _read_hf(path: Path) -> pd.DataFrame:
     return loaded.to_pandas()
 
 
+def _locate(path: Path) -> tuple[str, list[Path]]:
+    """What a dataset path holds: ``("jsonl", splits or the file)``, ``("hf", [folder])``
+    or ``("parquet", [file])``; a missing path is a one-line error.
+    """
+    if not path.exists():
+        raise InputError(str(path), None, "no such file or folder")
+    if path.is_dir():
+        splits = [path / f"{name}.jsonl" for name in SPLITS if (path / f"{name}.jsonl").is_file()]
+        if splits:
+            return "jsonl", splits
+        return "hf", [path / "hf" if (path / "hf").is_dir() else path]
+    return ("parquet" if path.suffix == ".parquet" else "jsonl"), [path]
+
+
 def read_dataset(path: str | Path) -> pd.DataFrame:
     """Load a LaMini-format dataset as a DataFrame (see the module docstring).
 
@@ -94,26 +108,22 @@ def read_dataset(path: str | Path) -> pd.DataFrame:
             ``instruction``/``response`` (naming the file and line or row).
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError(str(path), None, "no such file or folder")
-    if path.is_dir():
-        splits = [path / f"{name}.jsonl" for name in SPLITS if (path / f"{name}.jsonl").is_file()]
-        if splits:
-            frames = []
-            for split in splits:
-                frame = _read_jsonl(split)
-                frame["split"] = split.stem
-                frames.append(frame)
-            return _check_columns(pd.concat(frames, ignore_index=True), str(path))
-        if (path / "hf").is_dir():
-            path = path / "hf"
-        return _check_columns(_read_hf(path), str(path))
-    if path.suffix == ".parquet":
+    kind, files = _locate(path)
+    if kind == "hf":
+        return _check_columns(_read_hf(files[0]), str(files[0]))
+    if kind == "parquet":
         try:
             frame = pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises many types for a damaged file
             raise InputError(str(path), None, f"cannot read Parquet ({exc})") from None
         return _check_columns(frame, str(path))
+    if path.is_dir():
+        frames = []
+        for split in files:
+            frame = _read_jsonl(split)
+            frame["split"] = split.stem
+            frames.append(frame)
+        return _check_columns(pd.concat(frames, ignore_index=True), str(path))
     return _check_columns(_read_jsonl(path), str(path))
 
 
@@ -172,17 +182,11 @@ def iter_core_rows(path: str | Path) -> Iterator[CoreRow]:
         InputError: As :func:`read_dataset`, raised when the bad row is reached.
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError(str(path), None, "no such file or folder")
-    if path.is_dir():
-        splits = [path / f"{name}.jsonl" for name in SPLITS if (path / f"{name}.jsonl").is_file()]
-        if splits:
-            for split in splits:
-                yield from _jsonl_core(split)
-            return
-        yield from _hf_core(path / "hf" if (path / "hf").is_dir() else path)
+    kind, files = _locate(path)
+    if kind == "hf":
+        yield from _hf_core(files[0])
         return
-    if path.suffix == ".parquet":
+    if kind == "parquet":
         import pyarrow.parquet as pq
 
         try:
@@ -198,4 +202,5 @@ def iter_core_rows(path: str | Path) -> Iterator[CoreRow]:
         except (OSError, ValueError) as exc:  # a damaged page or row group (pyarrow's types)
             raise InputError(str(path), None, f"cannot read Parquet ({exc})") from None
         return
-    yield from _jsonl_core(path)
+    for file in files:
+        yield from _jsonl_core(file)
