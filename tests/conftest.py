@@ -25,6 +25,19 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 
+def pytest_report_header() -> str:
+    """Which BLAS kernel numpy runs: numeric results must hold under any of them."""
+    import numpy as np  # noqa: F401  (loads the BLAS library the kernel is read from)
+    import threadpoolctl
+
+    kernels = sorted(
+        {f"{i.get('internal_api')} {i.get('architecture')}" for i in threadpoolctl.threadpool_info()
+         if i.get("user_api") == "blas"}
+    )  # fmt: skip
+    coretype = os.environ.get("OPENBLAS_CORETYPE", "unset")
+    return f"BLAS: {', '.join(kernels) or 'none loaded yet'} (OPENBLAS_CORETYPE {coretype})"
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Slow end-to-end tests first: the longest file starts at once on its own worker."""
     items.sort(key=lambda item: 0 if item.get_closest_marker("slow") else 1)

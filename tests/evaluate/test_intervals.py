@@ -7,6 +7,8 @@ import pytest
 
 from herdsman.evaluate.intervals import bootstrap_mean, paired_difference, verdict
 
+pytestmark = pytest.mark.numeric  # run again under the other BLAS kernel by `make test`
+
 
 def test_a_mean_interval_covers_the_truth_about_95_percent_of_the_time() -> None:
     rng = np.random.default_rng(0)
