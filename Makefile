@@ -34,7 +34,7 @@ browser:
 		$$SUDO apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium chromium-driver; }
 
-# The fast numeric tests run first under the *other* BLAS kernel than this machine's
+# The fast numeric tests run first under the *other* BLAS kernel than the environment's
 # (OPENBLAS_CORETYPE set to Haswell where it is unset, unset where it is set): their
 # results must not depend on how the kernel orders its sums. Then the whole suite.
 test: $(STAMP) browser

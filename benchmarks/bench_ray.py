@@ -17,13 +17,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's tests.helpers
 from herdsman.generation.respond import RespondSettings, respond
 from herdsman.records import SamplingParams
 from herdsman.store.run_store import RunStore
 from herdsman.teachers.factory import build_teacher
-from herdsman.teachers.options import TeacherOptions
+from herdsman.teachers.registry import teacher_options
 from tests.helpers.data import public_data
 
 DATA = public_data() / "self_instruct"
@@ -35,7 +36,7 @@ def answers(path: Path) -> list[tuple[str, str]]:
     return [(r["instruction"], r["response"]) for r in rows]
 
 
-def timed(options: TeacherOptions, src: Path, out: Path, settings: RespondSettings) -> float:
+def timed(options: Any, src: Path, out: Path, settings: RespondSettings) -> float:
     """Seconds for one full respond run (teacher construction and cluster start included)."""
     start = time.perf_counter()
     teacher = build_teacher(options)
@@ -61,9 +62,11 @@ def main() -> None:
             "".join(json.dumps({"instruction": json.loads(r)["instruction"]}) + "\n" for r in rows)
         )
         one = timed(
-            TeacherOptions(batch_size=args.batch_size), src, Path(tmp) / "one.jsonl", settings
+            teacher_options(batch_size=args.batch_size), src, Path(tmp) / "one.jsonl", settings
         )
-        ray_options = TeacherOptions(batch_size=args.batch_size, ray_address="local", ray_workers=2)
+        ray_options = teacher_options(
+            batch_size=args.batch_size, ray_address="local", ray_workers=2
+        )
         on_ray = timed(ray_options, src, Path(tmp) / "ray.jsonl", settings)
         same = answers(Path(tmp) / "one.jsonl") == answers(Path(tmp) / "ray.jsonl")
     print(f"one process:      {one:.1f}s for {args.n} instructions")

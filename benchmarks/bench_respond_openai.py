@@ -83,7 +83,7 @@ def main() -> None:
     args = parser.parse_args()
 
     server = subprocess.Popen(
-        [sys.executable, "-m", "herdsman.teachers.stub_server", "--delay", str(DELAY_S)],
+        [sys.executable, "-m", "herdsman.testing.stub_server", "--delay", str(DELAY_S)],
         stdout=subprocess.PIPE,
         text=True,
     )

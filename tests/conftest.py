@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from herdsman.teachers.stub_server import StubServer
+from herdsman.testing.stub_server import StubServer
 from tests.helpers.data import public_data
 
 DATA = public_data()

@@ -10,15 +10,29 @@ data file shipped in the package (the demo's seeds, topics and dump).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from herdsman.errors import HerdsmanError, InputError
 from herdsman.io.bundled import bundled_file
 from herdsman.io.yaml_lines import Loc, load_yaml_with_lines
 from herdsman.records import SamplingParams
-from herdsman.teachers.options import TeacherOptions
+from herdsman.teachers.options import TeacherOptions, cli
+from herdsman.teachers.registry import (
+    BACKENDS,
+    backend_names,
+    options_model,
+    parse_teacher,
+    teacher_union,
+)
 
 #: The paper's system message for responses: concise answers.
 DEFAULT_SYSTEM_PROMPT = (
@@ -40,6 +54,24 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def default_of(section: type[BaseModel], name: str) -> Any:
+    """A section field's default, for code outside the config that needs the same value."""
+    return section.model_fields[name].get_default(call_default_factory=True)
+
+
+class DedupConfig(Section):
+    """Self-Instruct's near-duplicate rule (``herdsman dedup``; generate checks online)."""
+
+    threshold: float = Field(
+        0.7, gt=0, le=1, description="Drop when ROUGE-L F to a kept instruction is above this"
+    )
+    method: Literal["auto", "exact", "lsh"] = Field(
+        "auto",
+        description="exact (the pairwise rule's decisions), lsh (MinHash candidates, exact "
+        "check: for millions of records) or auto (exact up to 50,000 records)",
+    )
+
+
 class SeedSource(Section):
     """One seed file: where it is, its format, how often its seeds are drawn."""
 
@@ -52,13 +84,19 @@ class SeedSource(Section):
 
 
 class TopicsConfig(Section):
-    """Topics for topic-guided generation: a category dump to filter, or a ready list."""
+    """Topics for topic-guided generation: a category dump to filter, or a ready list.
 
-    dump: str | None = None
-    file: str | None = None
-    max_words: int = Field(2, ge=1)
-    min_subcats: int = Field(11, ge=0)
-    min_pages: int = Field(51, ge=0)
+    The defaults are the paper's: fewer than 3 words, more than 10 subcategories,
+    more than 50 pages (inclusive bounds on the raw cat_subcats / cat_pages).
+    """
+
+    dump: str | None = Field(None, json_schema_extra=cli(hidden=True))
+    file: str | None = Field(None, json_schema_extra=cli(hidden=True))
+    max_words: int = Field(2, ge=1, description="Keep titles of at most this many words")
+    min_subcats: int = Field(
+        11, ge=0, description="Keep categories with at least this many subcategories"
+    )
+    min_pages: int = Field(51, ge=0, description="Keep categories with at least this many pages")
 
     @model_validator(mode="after")
     def _one_source(self) -> TopicsConfig:
@@ -70,16 +108,46 @@ class TopicsConfig(Section):
 class GenerateConfig(Section):
     """Instruction generation: how many per strategy and how to ask."""
 
-    strategies: dict[Literal["example", "topic"], int] = Field(default_factory=dict)
+    strategies: dict[Literal["example", "topic"], int] = Field(
+        default_factory=dict, json_schema_extra=cli(hidden=True)
+    )
     sampling: SamplingParams = SamplingParams(temperature=0.7, top_p=0.95, max_tokens=1024)
-    wave: int = Field(16, ge=1)
-    max_calls: int | None = Field(None, ge=1, description="Per strategy")
-    template: str | None = None
-    dedup_threshold: float = Field(0.7, gt=0, le=1)
-    disable_filters: list[str] = Field(default_factory=list)
-    seed: int = 42
+    examples: int = Field(3, ge=1, le=20, description="Seed examples shown per prompt")
+    per_call: int | None = Field(
+        None, ge=1, le=100, description="Instructions asked per call (default 20; 10 for P3/FLAN)"
+    )
+    topics_per_prompt: int = Field(3, ge=1, le=20, description="Topics per topic-guided prompt")
+    wave: int | None = Field(
+        None,
+        ge=1,
+        description="Calls in flight per wave (default: the teacher's in-flight width, see "
+        "docs/architecture.md)",
+    )
+    max_calls: int | None = Field(None, ge=1, description="Give up after this many calls")
+    template: str | None = Field(None, description="YAML/JSON overriding the prompt templates")
+    dedup_threshold: float = Field(
+        default_of(DedupConfig, "threshold"),
+        gt=0,
+        le=1,
+        description="Near-duplicate ROUGE-L threshold",
+        json_schema_extra=cli(aliases=("--threshold",)),
+    )
+    disable_filters: list[str] = Field(
+        default_factory=list,
+        description=f"Filters to switch off: {', '.join(FILTER_NAMES)}",
+        json_schema_extra=cli(aliases=("--no-filter",)),
+    )
+    seed: int = Field(
+        42,
+        description="Seed for sampling examples and topics",
+        json_schema_extra=cli(flag="--random-seed"),
+    )
     expected_keep_rate: float = Field(
-        0.3, gt=0, le=1, description="Dry-run estimate: share of asked-for items kept"
+        0.3,
+        gt=0,
+        le=1,
+        description="Dry-run estimate: share of asked-for items kept",
+        json_schema_extra=cli(hidden=True),
     )
 
     @model_validator(mode="after")
@@ -96,20 +164,22 @@ class GenerateConfig(Section):
         return self
 
 
-class TeacherConfig(TeacherOptions):
-    """Teacher options plus what the dry run needs to estimate time."""
-
-    tokens_per_second: float = Field(
-        50.0, gt=0, description="Dry-run estimate of generated tokens/s (local teacher)"
-    )
+if TYPE_CHECKING:
+    TeacherSection = TeacherOptions
+else:
+    #: The ``teacher:`` section: one backend's settings, told apart by ``backend``.
+    TeacherSection = teacher_union()
 
 
 class RespondConfig(Section):
     """How the teacher answers every instruction."""
 
     sampling: SamplingParams = SamplingParams(temperature=0.0, max_tokens=512)
-    system_prompt: str = DEFAULT_SYSTEM_PROMPT
-    drop_truncated: bool = False
+    system_prompt: str = Field(
+        DEFAULT_SYSTEM_PROMPT, description="System message (the paper's asks for concise answers)"
+    )
+    drop_truncated: bool = Field(False, description="Leave out answers cut by max_tokens")
+    source: str = Field("custom", description="instruction_source for records that carry none")
 
 
 class DecontaminateConfig(Section):
@@ -142,12 +212,13 @@ class AnalyzeConfig(Section):
     """Diversity analysis of the dataset."""
 
     enabled: bool = True
-    batch_size: int = Field(64, ge=1)
+    embed: bool = Field(True, description="Embed instructions and draw the t-SNE map")
+    batch_size: int = Field(64, ge=1, description="Embedding batch")
     max_points: int | None = Field(None, ge=10, description="Sample this many for t-SNE")
     embed_sample: int = Field(
         10_000, ge=10, description="Embed (and map) a uniform sample of this many instructions"
     )
-    perplexity: float = Field(30.0, gt=0)
+    perplexity: float = Field(30.0, gt=0, description="t-SNE perplexity")
     seed: int = 42
 
 
@@ -179,27 +250,36 @@ class SelectConfig(Section):
         None, ge=1, le=4, description="Floor on the judge's expected grade points (A=4 .. D=1)"
     )
     max_ifd: float | None = Field(
-        1.0, gt=0, description="Ceiling on IFD: at 1 or above the instruction does not help"
+        1.0,
+        gt=0,
+        description="Ceiling on IFD: at 1 or above the instruction does not help (0: no ceiling)",
     )
     min_words: int | None = Field(None, ge=0, description="Floor on response words")
     diversity: Literal["k-center", "none"] = "k-center"
     quotas: dict[str, float] = Field(
-        default_factory=dict, description="instruction_source -> share of the target"
+        default_factory=dict,
+        description="instruction_source=share of the target",
+        json_schema_extra=cli(aliases=("--quota",)),
     )
     scorer: str | None = Field(
         None, description="IFD scorer model (default: the first pretrained student's base)"
     )
-    scorer_batch_size: int = Field(8, ge=1)
-    scorer_max_length: int = Field(512, ge=16)
-    judge_retries: int = Field(1, ge=0, le=5)
+    scorer_batch_size: int = Field(8, ge=1, description="Pairs per IFD scorer batch")
+    scorer_max_length: int = Field(512, ge=16, description="Tokens per pair the scorer reads")
+    judge_retries: int = Field(1, ge=0, le=5, description="Re-asks for a reply that is no grade")
     examples: int = Field(3, ge=0, le=20, description="Kept and dropped examples in the card")
     seed: int = 42
     ablation: AblationConfig = AblationConfig()
 
+    @field_validator("max_ifd", mode="before")
+    @classmethod
+    def _zero_is_off(cls, value: Any) -> Any:
+        return None if value in (0, "0") else value
+
     @model_validator(mode="after")
     def _target(self) -> SelectConfig:
         if self.enabled and (self.size is None) == (self.fraction is None):
-            raise ValueError("give exactly one of 'size' and 'fraction'")
+            raise ValueError("size: give exactly one of 'size' and 'fraction'")
         if len(set(self.scores)) != len(self.scores):
             raise ValueError("scores: each score at most once")
         if self.min_quality is not None and "quality" not in self.scores:
@@ -226,23 +306,30 @@ class LoraConfig(Section):
 class StudentConfig(Section):
     """One student of the herd (defaults: the paper's published hyperparameters)."""
 
-    name: str
-    base: str
+    name: str = Field(description="Student name (its folder under students/)")
+    base: str = Field(
+        description="Base model: folder, cached hub id, gemma-3-270m, smollm2-135m-instruct, "
+        "t5-scratch"
+    )
     architecture: Literal["auto", "causal", "seq2seq"] = "auto"
     method: Literal["full", "lora"] = "full"
     lora: LoraConfig = LoraConfig()
-    wrapper: Literal["auto", "alpaca", "chat", "none"] = "auto"
-    learning_rate: float = Field(5e-4, gt=0)
+    wrapper: Literal["auto", "alpaca", "chat", "none"] = Field(
+        "auto", description="Prompt wrapper of decoder-only students"
+    )
+    learning_rate: float = Field(5e-4, gt=0, json_schema_extra=cli(aliases=("--lr",)))
     epochs: float = Field(5.0, gt=0)
     batch_size: int = Field(512, ge=1, description="Effective batch (examples per step)")
-    per_device_batch_size: int = Field(8, ge=1)
-    max_length: int = Field(512, ge=8)
-    max_steps: int | None = Field(None, ge=1)
+    per_device_batch_size: int = Field(8, ge=1, description="Examples per device per step")
+    max_length: int = Field(512, ge=8, description="Tokens per example")
+    max_steps: int | None = Field(None, ge=1, description="Stop after this many steps")
     save_steps: int | None = Field(
         None, ge=1, description="Checkpoint every N steps (default: 5 per run)"
     )
     warmup_ratio: float = Field(0.0, ge=0, lt=1)
-    padding: Literal["packing", "group_by_length", "none"] = "packing"
+    padding: Literal["packing", "group_by_length", "none"] = Field(
+        "packing", description="How examples share a batch"
+    )
     precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
         "auto", description="auto: bf16 where the GPU supports it, fp16 on older GPUs, fp32 on CPU"
     )
@@ -252,7 +339,7 @@ class StudentConfig(Section):
     gradient_checkpointing: bool | None = Field(
         None, description="Recompute activations to save memory (default: on for decoder-only)"
     )
-    seed: int = 42
+    seed: int = Field(42, description="Training seed")
     from_scratch: bool = Field(False, description="Initialise weights randomly from the config")
 
 
@@ -263,9 +350,12 @@ class JudgeConfig(Section):
     instructions: str | None = Field(
         None, description="JSONL of instructions to judge (default: the held-out split)"
     )
-    max_items: int = Field(20, ge=1)
-    pairwise: bool = False
-    retries: int = Field(1, ge=0, le=5)
+    max_items: int | None = Field(
+        20, ge=1, description="Judge the first N items (none: all)",
+        json_schema_extra=cli(aliases=("--limit",)),
+    )  # fmt: skip
+    pairwise: bool = Field(False, description="Also compare every pair of models, both orders")
+    retries: int = Field(1, ge=0, le=5, description="Re-asks for a reply that is not a grade")
     constrained: bool = Field(
         True, description="grade by the grade letters' probabilities where the teacher gives them"
     )
@@ -275,10 +365,14 @@ class EvaluationConfig(Section):
     """Benchmarks, imitation score, probes and judge for the herd."""
 
     enabled: bool = True
-    tasks: list[str] = Field(default_factory=lambda: ["herdsman_offline"])
+    tasks: list[str] = Field(
+        default_factory=lambda: ["herdsman_offline"],
+        description="lm-eval task or group names (herdsman_offline, herdsman_paper, any lm-eval "
+        "task)",
+    )
     limit: int | None = Field(None, ge=1, description="At most N items per benchmark task")
     bases: bool = Field(True, description="Also evaluate each student's base model")
-    batch_size: int = Field(8, ge=1)
+    batch_size: int = Field(8, ge=1, description="Benchmark batch")
     imitation_items: int = Field(200, ge=1, description="Held-out items for the imitation score")
     max_new_tokens: int = Field(128, ge=1)
     probes: str | None = Field(None, description="Probe prompts file (default: bundled)")
@@ -289,7 +383,11 @@ class QualityConfig(Section):
     """The answer-quality gate between respond and dataset (``herdsman quality``)."""
 
     enabled: bool = True
-    disable: list[str] = Field(default_factory=list, description="rules to switch off")
+    disable: list[str] = Field(
+        default_factory=list,
+        description=f"Rules to switch off: {', '.join(QUALITY_RULES)}",
+        json_schema_extra=cli(aliases=("--no-rule",)),
+    )
     repetition: float = Field(0.7, gt=0, le=1, description="repeated share that fails an answer")
     ngram: int = Field(4, ge=2, le=20, description="words per n-gram for the repetition rule")
     echo: float = Field(0.9, gt=0, le=1, description="similarity to the instruction that fails")
@@ -300,7 +398,9 @@ class QualityConfig(Section):
     def _known_rules(self) -> QualityConfig:
         unknown = sorted(set(self.disable) - set(QUALITY_RULES))
         if unknown:
-            raise ValueError(f"unknown rule '{unknown[0]}' (known: {', '.join(QUALITY_RULES)})")
+            raise ValueError(
+                f"disable: unknown rule '{unknown[0]}' (known: {', '.join(QUALITY_RULES)})"
+            )
         return self
 
 
@@ -321,7 +421,7 @@ class PipelineConfig(Section):
     seeds: list[SeedSource] = Field(min_length=1)
     topics: TopicsConfig | None = None
     generate: GenerateConfig = GenerateConfig()
-    teacher: TeacherConfig = TeacherConfig()
+    teacher: TeacherSection = Field(default_factory=lambda: parse_teacher({}))
     respond: RespondConfig = RespondConfig()
     quality: QualityConfig = QualityConfig()
     dataset: DatasetConfig = DatasetConfig()
@@ -370,8 +470,9 @@ def _file_fields(config: PipelineConfig) -> list[tuple[Loc, str]]:
                 fields.append((("topics", key), value))
     if config.generate.template:
         fields.append((("generate", "template"), config.generate.template))
-    if config.teacher.prices:
-        fields.append((("teacher", "prices"), str(config.teacher.prices)))
+    prices = getattr(config.teacher, "prices", None)
+    if prices:
+        fields.append((("teacher", "prices"), str(prices)))
     fields += [
         (("dataset", "decontaminate", "files", i), f)
         for i, f in enumerate(config.dataset.decontaminate.files)
@@ -441,13 +542,26 @@ def parse_config(
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = tuple(first["loc"])
+        backend = None
+        if loc[:1] == ("teacher",) and len(loc) > 1 and loc[1] in BACKENDS:
+            backend, loc = str(loc[1]), (loc[0], *loc[2:])  # drop the union's tag
         key = _format_loc(loc) or "config"
-        if first["type"] == "extra_forbidden":
+        if first["type"] == "extra_forbidden" and backend is not None and len(loc) == 2:
+            known = ", ".join(n for n in options_model(backend).model_fields if n != "backend")
+            message = f"{key}: not a setting of the {backend} teacher (its settings: {known})"
+        elif first["type"] == "extra_forbidden":
             message = f"{key}: unknown key"
+        elif first["type"] == "union_tag_invalid":
+            message = f"{key}.backend: unknown backend (known: {backend_names()})"
+            loc = (*loc, "backend")
         elif first["type"] == "missing":
             message = f"{key}: required key is missing"
         else:
-            message = f"{key}: {first['msg']}"
+            text = str(first["msg"]).removeprefix("Value error, ")
+            head, sep, rest = text.partition(": ")
+            if first["type"] == "value_error" and sep and head.isidentifier():
+                loc, key, text = (*loc, head), f"{key}.{head}", rest  # a check naming its key
+            message = f"{key}: {text}"
         more = len(exc.errors()) - 1
         if more:
             message += f" (and {more} more problem{'s' if more > 1 else ''})"

@@ -86,15 +86,20 @@ class SamplingParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    temperature: float = Field(0.0, ge=0.0, le=2.0)
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
-    max_tokens: int = Field(512, ge=1)
-    seed: int | None = None
-    #: Local and vLLM teachers: above 1 discourages tokens already generated (loops).
-    repetition_penalty: float | None = Field(None, gt=0.0, le=3.0)
-    #: OpenAI-compatible teachers (and vLLM): penalties for repeated tokens, -2 to 2.
-    frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
-    presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling mass")
+    max_tokens: int = Field(512, ge=1, description="Completion token limit")
+    seed: int | None = Field(None, description="Sampling seed")
+    repetition_penalty: float | None = Field(
+        None, gt=0.0, le=3.0,
+        description="Above 1 discourages tokens already generated (local and vLLM teachers)",
+    )  # fmt: skip
+    frequency_penalty: float | None = Field(
+        None, ge=-2.0, le=2.0, description="Penalty for frequent tokens (OpenAI-compatible, vLLM)"
+    )
+    presence_penalty: float | None = Field(
+        None, ge=-2.0, le=2.0, description="Penalty for tokens present (OpenAI-compatible, vLLM)"
+    )
 
 
 class Provenance(Record):

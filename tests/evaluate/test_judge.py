@@ -10,16 +10,18 @@ import pytest
 
 from herdsman.evaluate.answer_sheets import AnswerSheet, Item, read_answer_sheet
 from herdsman.evaluate.judge import (
+    answer_under_grading,
     bias_statistics,
     compare_pairs,
     grade_answers,
+    grade_prompt,
     parse_grade,
     parse_preference,
 )
 from herdsman.store.run_store import RunStore
 from herdsman.teachers.factory import build_teacher
-from herdsman.teachers.options import TeacherOptions
-from herdsman.teachers.stub_server import StubServer, stub_grade
+from herdsman.teachers.registry import teacher_options
+from herdsman.testing.stub_server import StubServer, stub_grade
 from tests.conftest import assert_one_line_error, require_data, run_cli
 
 
@@ -51,6 +53,25 @@ def test_parse_preference() -> None:
     assert parse_preference("Both are good") is None
 
 
+@pytest.mark.parametrize(
+    ("instruction", "answer"),
+    [
+        ("Name a primary colour.", "Red."),
+        ("Say hi.", ""),
+        ("Two paragraphs.\n\nThe second.", "Line one.\n\n### Answer:\nagain\n\n### Grade: A\n"),
+    ],
+)
+def test_answer_under_grading_reads_back_the_grade_prompt(instruction: str, answer: str) -> None:
+    assert answer_under_grading(grade_prompt(instruction, answer)) == answer
+    assert answer_under_grading(grade_prompt(instruction, answer) + "\nA") is None
+
+
+def test_answer_under_grading_is_none_for_other_prompts() -> None:
+    assert answer_under_grading("Name a primary colour.") is None
+    assert answer_under_grading("### Answer:\nRed.\n\n### Grade:") is None  # no rubric
+    assert answer_under_grading(grade_prompt("Q", "A").replace("### Grade:", "### Score:")) is None
+
+
 def _sheet() -> AnswerSheet:
     sheet = AnswerSheet()
     item = Item("q1", "Name a primary colour.")
@@ -62,7 +83,7 @@ def _sheet() -> AnswerSheet:
 
 def _teacher(stub: StubServer):  # type: ignore[no-untyped-def]
     return build_teacher(
-        TeacherOptions(backend="openai", model="judge-stub", base_url=stub.url, max_retries=0)
+        teacher_options(backend="openai", model="judge-stub", base_url=stub.url, max_retries=0)
     )
 
 

@@ -13,7 +13,7 @@ from herdsman.generation.seeds import load_seeds
 from herdsman.records import Seed
 from herdsman.store.run_store import RunStore
 from herdsman.teachers.openai_http import OpenAISettings, OpenAITeacher
-from herdsman.teachers.stub_server import StubServer
+from herdsman.testing.stub_server import StubServer
 from tests.conftest import assert_one_line_error, require_data, run_cli
 
 

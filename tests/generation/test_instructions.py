@@ -13,7 +13,7 @@ from herdsman.evaluate.evaluator import read_instruction_items
 from herdsman.generation.instructions import read_instructions
 from herdsman.io.jsonl import BadLines
 from herdsman.records import render_instruction
-from herdsman.teachers.stub_server import StubServer, echo_answer
+from herdsman.testing.stub_server import StubServer, echo_answer
 from tests.conftest import assert_one_line_error, require_data, run_cli
 
 

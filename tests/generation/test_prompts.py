@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from herdsman.errors import HerdsmanError, InputError
-from herdsman.generation.prompts import Planner, PromptTemplate
+from herdsman.generation.prompts import Planner, PromptTemplate, fill, requested_count
 from herdsman.generation.seeds import load_seeds
 from herdsman.records import Seed
 from tests.conftest import require_data
@@ -108,3 +108,41 @@ def test_template_override_from_file(tmp_path: Path, self_instruct: list[Seed]) 
     unknown.write_text("exampel: '{examples} {n}'\n")
     with pytest.raises(InputError, match="unknown key"):
         PromptTemplate.from_file(unknown)
+
+
+def test_requested_count_reads_back_the_prompts_this_module_builds(
+    self_instruct: list[Seed], p3: list[Seed]
+) -> None:
+    assert requested_count(Planner("example", self_instruct, per_call=7).plan(0).prompt) == 7
+    assert requested_count(Planner("example", p3).plan(0).prompt) == 10
+    topic = Planner("topic", self_instruct, topics=["Jazz", "Tea"], per_call=13).plan(2)
+    assert requested_count(topic.prompt) == 13
+    # Examples whose text looks like a request do not confuse it: the template's own line counts.
+    tricky = [
+        Seed(
+            id="t",
+            instruction="Generate 99 diverse examples that are similar to the provided examples.\n",
+            source="x",
+        )
+    ] * 3
+    assert requested_count(fill(PromptTemplate().example, tricky, 4)) == 4
+    # Not a generation prompt: an answer request, a fragment, an edited prompt.
+    prompt = Planner("example", self_instruct).plan(1).prompt
+    assert requested_count("Name a primary colour.") is None
+    assert requested_count("Generate 5 diverse examples") is None
+    assert requested_count(prompt + "\nAlso answer them.") is None
+    assert requested_count(prompt.replace("20 diverse", "many diverse")) is None
+
+
+def test_requested_count_follows_a_custom_template(
+    tmp_path: Path, self_instruct: list[Seed]
+) -> None:
+    path = tmp_path / "tpl.yaml"
+    path.write_text(
+        "example: |\n  {examples}\n  Give me {n} more ({n} exactly), one per <example> tag.\n"
+    )
+    template = PromptTemplate.from_file(path)
+    prompt = Planner("example", self_instruct, template, per_call=6).plan(0).prompt
+    assert requested_count(prompt, template) == 6
+    assert requested_count(prompt) is None  # not the built-in templates
+    assert requested_count(prompt.replace("(6 exactly)", "(5 exactly)"), template) is None

@@ -20,7 +20,7 @@ from herdsman.generation.respond import DEFAULT_SYSTEM_PROMPT, RespondSettings, 
 from herdsman.records import SamplingParams
 from herdsman.store.run_store import RunStore
 from herdsman.teachers.openai_http import OpenAISettings, OpenAITeacher
-from herdsman.teachers.stub_server import StubServer, echo_answer
+from herdsman.testing.stub_server import StubServer, echo_answer
 from tests.conftest import assert_one_line_error, require_data, run_cli
 
 
@@ -175,7 +175,7 @@ def test_seeds_output_feeds_respond_with_lamini_sources(stub: StubServer, tmp_pa
 def stub_process() -> Iterator[str]:
     """The stub server in its own process (50 ms per answer), as a separate machine would be."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "herdsman.teachers.stub_server", "--delay", "0.05"],
+        [sys.executable, "-m", "herdsman.testing.stub_server", "--delay", "0.05"],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -299,7 +299,8 @@ def test_cli_respond_user_errors(tmp_path: Path) -> None:
         "OPENAI_API_KEY",
     )
     assert_one_line_error(
-        run_cli("respond", str(src), "-o", out, "--teacher", "openai"), "--model is required"
+        run_cli("respond", str(src), "-o", out, "--teacher", "openai"),
+        "--model: required with the openai backend",
     )
     assert_one_line_error(
         run_cli("respond", str(src), "-o", out, "--teacher", "claude"), "unknown backend"

@@ -13,7 +13,7 @@ import pytest
 from herdsman.config import load_config
 from herdsman.errors import HerdsmanError
 from herdsman.pipeline.runner import run_pipeline
-from herdsman.teachers.stub_server import StubServer
+from herdsman.testing.stub_server import StubServer
 from tests.conftest import assert_one_line_error, require_data, run_cli
 
 CONFIG = """\
@@ -242,3 +242,42 @@ def test_store_durability_reaches_the_store(stub: StubServer, tmp_path: Path) ->
     ctx.close()
     config.write_text(config.read_text().replace("durability: full", "durability: often"))
     assert_one_line_error(run_cli("run", str(config), "--dry-run"), "store.durability")
+
+
+def test_a_teacher_retrained_in_the_same_folder_makes_its_stages_out_of_date(
+    tmp_path: Path,
+) -> None:
+    """One teacher identity for call keys and stage fingerprints: new weights, same folder."""
+    from herdsman.config import load_config
+    from herdsman.pipeline.context import Context
+    from herdsman.pipeline.stages import generate, respond
+    from herdsman.teachers.factory import build_teacher
+    from tests.helpers.tiny_models import tiny_causal
+
+    folder = tiny_causal(tmp_path / "teacher", seed=0)
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        "seeds:\n  - path: bundled:demo_seed_tasks.jsonl\n"
+        "generate:\n  strategies: {example: 4}\n"
+        "teacher:\n  backend: local\n  model: ./teacher\n"
+    )
+
+    def fingerprints() -> tuple[object, object, str]:
+        ctx = Context(load_config(config), tmp_path / "run")
+        teacher = build_teacher(ctx.teacher_options())
+        key_endpoint = teacher.endpoint
+        teacher.close()
+        return generate.STAGE.settings(ctx), respond.STAGE.settings(ctx), key_endpoint
+
+    gen_before, resp_before, endpoint_before = fingerprints()
+    assert gen_before == fingerprints()[0]  # stable while nothing changes
+    for item in folder.iterdir():
+        if item.suffix == ".safetensors":
+            item.unlink()
+    (folder / "config.json").unlink()
+    tiny_causal(folder, seed=1)  # retrained: same folder, same shapes, new weights
+    gen_after, resp_after, endpoint_after = fingerprints()
+    assert gen_after != gen_before and resp_after != resp_before
+    # The call keys' endpoint changes with it: the store will not replay the old answers.
+    assert endpoint_after != endpoint_before
+    assert gen_after["teacher"]["endpoint"] == endpoint_after  # type: ignore[index]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from herdsman.teachers.stub_server import StubServer
+from herdsman.testing.stub_server import StubServer
 from tests.conftest import assert_one_line_error, run_cli
 from tests.helpers.tiny_models import tiny_t5
 from tests.pipeline.test_runner import CONFIG, make_project

@@ -11,7 +11,7 @@ from herdsman.config import load_config
 from herdsman.pipeline import context, training
 from herdsman.pipeline.runner import run_pipeline
 from herdsman.selection import ifd
-from herdsman.teachers.stub_server import StubServer
+from herdsman.testing.stub_server import StubServer
 from tests.helpers.tiny_models import tiny_t5
 from tests.pipeline.test_runner import make_project
 

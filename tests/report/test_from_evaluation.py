@@ -18,8 +18,8 @@ from herdsman.evaluate.models import collect_models
 from herdsman.report.page import write_report
 from herdsman.store.run_store import RunStore
 from herdsman.teachers.factory import build_teacher
-from herdsman.teachers.options import TeacherOptions
-from herdsman.teachers.stub_server import StubServer
+from herdsman.teachers.registry import teacher_options
+from herdsman.testing.stub_server import StubServer
 from herdsman.train.student import train_student
 from tests.helpers.tiny_models import alpaca_dataset, tiny_causal
 
@@ -48,7 +48,7 @@ def test_report_from_a_real_tiny_run(tmp_path: Path, stub: StubServer) -> None:
     sheet_path = evaluator.answer_sheet(
         items, {i.id: r["response"] for i, r in zip(items, rows, strict=True)}
     )
-    teacher = build_teacher(TeacherOptions(backend="openai", model="stub", base_url=stub.url))
+    teacher = build_teacher(teacher_options(backend="openai", model="stub", base_url=stub.url))
     with RunStore(tmp_path / "store.sqlite") as store:
         judged = grade_answers(read_answer_sheet([sheet_path]), teacher, store, retries=0)
     teacher.close()

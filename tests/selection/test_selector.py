@@ -12,8 +12,8 @@ from herdsman.errors import HerdsmanError, InputError
 from herdsman.selection.selector import Judge, select_dataset
 from herdsman.store.run_store import RunStore
 from herdsman.teachers.factory import build_teacher
-from herdsman.teachers.options import TeacherOptions
-from herdsman.teachers.stub_server import StubServer
+from herdsman.teachers.registry import teacher_options
+from herdsman.testing.stub_server import StubServer
 from tests.conftest import assert_one_line_error, run_cli
 from tests.helpers.tiny_models import alpaca_dataset, tiny_causal
 
@@ -42,7 +42,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def judge_for(stub: StubServer, store: Path) -> Judge:
     teacher = build_teacher(
-        TeacherOptions(backend="openai", model="stub", base_url=stub.url, max_retries=0)
+        teacher_options(backend="openai", model="stub", base_url=stub.url, max_retries=0)
     )
     return Judge(teacher, RunStore(store))
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from herdsman.teachers.identity import endpoint_identity, folder_identity
-from herdsman.teachers.stub_server import StubServer
+from herdsman.testing.stub_server import StubServer
 from tests.conftest import run_cli
 from tests.helpers.tiny_models import tiny_causal
 

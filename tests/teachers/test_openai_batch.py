@@ -14,7 +14,7 @@ from herdsman.store.run_store import RunStore, call_key
 from herdsman.teachers.base import ChatRequest
 from herdsman.teachers.openai_batch import BatchSettings, OpenAIBatchTeacher
 from herdsman.teachers.pricing import PriceTable
-from herdsman.teachers.stub_server import StubServer
+from herdsman.testing.stub_server import StubServer
 from tests.conftest import run_cli
 
 SAMPLING = SamplingParams(temperature=0.0, max_tokens=32)
@@ -204,4 +204,6 @@ def test_respond_cli_batch_api(stub: StubServer, tmp_path: Path) -> None:
     assert len(stub.state.batches) == 1
     assert (tmp_path / ".herdsman" / "batches.jsonl").is_file()
     local = run_cli("respond", str(src), "-o", str(out), "--batch-api")
-    assert local.returncode != 0 and "--batch-api needs --teacher openai" in local.stderr
+    assert (
+        local.returncode != 0 and "--batch-api: not a setting of the local teacher" in local.stderr
+    )

@@ -13,7 +13,7 @@ from herdsman.records import SamplingParams
 from herdsman.teachers.base import ChatRequest, Completion
 from herdsman.teachers.openai_http import OpenAISettings, OpenAITeacher, parse_retry_after
 from herdsman.teachers.ratelimit import RateBucket
-from herdsman.teachers.stub_server import StubServer, echo_answer
+from herdsman.testing.stub_server import StubServer, echo_answer
 
 
 class ListSink:

@@ -8,7 +8,8 @@ import pytest
 
 from herdsman.errors import HerdsmanError
 from herdsman.teachers.factory import build_teacher
-from herdsman.teachers.options import TeacherOptions, key_may_go_to
+from herdsman.teachers.options import key_may_go_to
+from herdsman.teachers.registry import teacher_options
 from tests.conftest import assert_one_line_error, run_cli
 
 
@@ -34,7 +35,7 @@ def test_where_a_key_may_go(url: str, ok: bool) -> None:
 
 def test_a_key_to_plain_http_is_refused_unless_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-for-you")
-    options = TeacherOptions(
+    options = teacher_options(
         backend="openai", model="m", base_url="http://somewhere.example/v1",
         api_key_env="AWS_SECRET_ACCESS_KEY",
     )  # fmt: skip

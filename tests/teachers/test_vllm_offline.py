@@ -28,7 +28,7 @@ from herdsman.store.calls import execute
 from herdsman.store.run_store import RunStore, call_key
 from herdsman.teachers.base import CHOICE, ChatRequest
 from herdsman.teachers.factory import build_teacher
-from herdsman.teachers.options import TeacherOptions
+from herdsman.teachers.registry import teacher_options
 from herdsman.teachers.vllm_offline import VLLMTeacher, completion_from_output, sampling_kwargs
 from tests.conftest import assert_one_line_error, run_cli
 
@@ -66,7 +66,7 @@ def test_completion_from_output() -> None:
 
 
 def test_factory_builds_it_and_keys_use_the_model_name() -> None:
-    teacher = build_teacher(TeacherOptions(backend="vllm"))
+    teacher = build_teacher(teacher_options(backend="vllm"))
     assert isinstance(teacher, VLLMTeacher)
     assert (teacher.backend, teacher.model) == ("vllm", "smollm2-135m-instruct")
 
@@ -202,7 +202,7 @@ def requests_for(teacher: Any, n: int, choices: tuple[str, ...] | None = None) -
 def test_answers_go_through_the_engine_in_windows_and_into_the_store(
     fake_vllm: type[FakeLLM], tmp_path: Path
 ) -> None:
-    options = TeacherOptions(
+    options = teacher_options(
         backend="vllm", window=4,
         engine_args={"tensor_parallel_size": 2, "max_model_len": 4096, "gpu_memory_utilization": 0.5},
     )  # fmt: skip
@@ -223,7 +223,7 @@ def test_answers_go_through_the_engine_in_windows_and_into_the_store(
 
 
 def test_grades_are_a_constrained_choice(fake_vllm: type[FakeLLM], tmp_path: Path) -> None:
-    teacher = build_teacher(TeacherOptions(backend="vllm"))
+    teacher = build_teacher(teacher_options(backend="vllm"))
     (completion,) = teacher.generate(requests_for(teacher, 1, choices=("A", "B", "C", "D")))
     assert completion.finish_reason == CHOICE
     import json
@@ -237,7 +237,7 @@ def test_without_vllm_the_run_stops_with_the_install_message(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setitem(sys.modules, "vllm", None)  # "not installed"
-    teacher = build_teacher(TeacherOptions(backend="vllm"))
+    teacher = build_teacher(teacher_options(backend="vllm"))
     with pytest.raises(TeacherFatalError, match=r"pip install 'herdsman\[vllm\]'"):
         teacher.generate(requests_for(teacher, 1))
 
@@ -249,7 +249,7 @@ def test_an_engine_that_cannot_start_is_one_line(
         raise ValueError("The model's max seq len (131072) is larger than the KV cache\nmore")
 
     monkeypatch.setattr(FakeLLM, "__init__", refuse)
-    teacher = build_teacher(TeacherOptions(backend="vllm"))
+    teacher = build_teacher(teacher_options(backend="vllm"))
     with pytest.raises(TeacherFatalError, match=r"max seq len \(131072\)") as caught:
         teacher.generate(requests_for(teacher, 1))
     assert "\n" not in str(caught.value)
@@ -266,7 +266,9 @@ def test_engine_settings_are_validated_in_configs_and_on_the_command_line(tmp_pa
         InputError, match=r"run.yaml:4: teacher\.engine_args\.gpu_memory_utilization"
     ):
         load_config(config)
-    config.write_text("seeds: [{path: seeds.jsonl}]\nteacher: {engine_args: {tensor_paralel: 2}}\n")
+    config.write_text(
+        "seeds: [{path: seeds.jsonl}]\nteacher: {backend: vllm, engine_args: {tensor_paralel: 2}}\n"
+    )
     with pytest.raises(InputError, match="tensor_paralel: unknown key"):
         load_config(config)
     src = tmp_path / "in.jsonl"
@@ -283,12 +285,12 @@ def test_ray_asks_each_vllm_actor_for_its_tensor_parallel_gpus() -> None:
     from herdsman.teachers.ray_pool import RayTeacher, check_resources
 
     teacher = build_teacher(
-        TeacherOptions(backend="vllm", ray_address="local", ray_workers=2, window=5000,
+        teacher_options(backend="vllm", ray_address="local", ray_workers=2, window=5000,
                        engine_args={"tensor_parallel_size": 4})
     )  # fmt: skip
     assert isinstance(teacher, RayTeacher)
     assert teacher.gpus == 4.0 and teacher.chunk == 5000  # a vLLM window per task
-    local = build_teacher(TeacherOptions(ray_address="local", ray_workers=2, batch_size=3))
+    local = build_teacher(teacher_options(ray_address="local", ray_workers=2, batch_size=3))
     assert isinstance(local, RayTeacher)
     assert local.gpus == 0.0 and local.chunk == 3
     assert local._options["device"] == "cpu"  # never on cuda:0 without a GPU of its own

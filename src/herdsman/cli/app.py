@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from herdsman.console import error_line
 from herdsman.errors import HerdsmanError
+
+if TYPE_CHECKING:
+    from herdsman.store.run_store import RunStore
 
 app = typer.Typer(
     name="herdsman",
@@ -28,18 +31,25 @@ app = typer.Typer(
 )
 
 EXIT_USER_ERROR = 1
+#: A bad option value: the same code click gives a malformed command line.
+EXIT_USAGE = 2
 EXIT_INCOMPLETE = 3
 SEED_FORMATS = "auto, self-instruct, alpaca, p3, flan, jsonl"
 
 
 @contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn herdsman errors into one line and a non-zero exit; Ctrl-C into a resume hint."""
+def user_errors(exit_code: int = EXIT_USER_ERROR) -> Iterator[None]:
+    """Turn herdsman errors into one line and a non-zero exit; Ctrl-C into a resume hint.
+
+    Args:
+        exit_code: The exit status of an error: :data:`EXIT_USAGE` for a refused option
+            value (as click gives a malformed command line), else :data:`EXIT_USER_ERROR`.
+    """
     try:
         yield
     except HerdsmanError as exc:
         error_line(str(exc))
-        raise typer.Exit(EXIT_USER_ERROR) from None
+        raise typer.Exit(exit_code) from None
     except KeyboardInterrupt:
         error_line("interrupted; finished calls are saved in the run store, re-run to resume")
         raise typer.Exit(130) from None
@@ -50,7 +60,7 @@ def default_store(out: Path) -> Path:
     return out.resolve().parent / ".herdsman" / "store.sqlite"
 
 
-def open_store(store: Path | None, out: Path, durability: str) -> Any:
+def open_store(store: Path | None, out: Path, durability: str) -> RunStore:
     """The run store a command writes (``--store`` or beside ``OUT``), opened as asked.
 
     Raises:
@@ -64,7 +74,7 @@ def open_store(store: Path | None, out: Path, durability: str) -> Any:
 
 
 @contextmanager
-def store_for(store: Path | None, out: Path, durability: str) -> Iterator[Any]:
+def store_for(store: Path | None, out: Path, durability: str) -> Iterator[RunStore]:
     """The command's run store, held by this process alone for the block.
 
     Two commands on one store at once would pay for the same calls twice: the
@@ -80,13 +90,6 @@ def store_for(store: Path | None, out: Path, durability: str) -> Iterator[Any]:
 StoreOpt = Annotated[
     Path | None,
     typer.Option("--store", help="Run store (default: OUT's folder/.herdsman/store.sqlite)."),
-]
-DurabilityOpt = Annotated[
-    str,
-    typer.Option(
-        "--durability",
-        help="Run store: normal (finished calls survive a crash) or full (also a power cut).",
-    ),
 ]
 SkipBadOpt = Annotated[
     bool,

@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from herdsman.cli.app import (
-    DurabilityOpt,
     StoreOpt,
     app,
     store_for,
     user_errors,
 )
-from herdsman.cli.teacher_options import teacher_command
+from herdsman.cli.section_options import SectionSpec, with_section
+from herdsman.cli.teacher_options import TeacherGroup
+from herdsman.config import EvaluationConfig, JudgeConfig, StoreConfig
 from herdsman.console import console, progress_bar
 
 if TYPE_CHECKING:
@@ -24,34 +25,24 @@ if TYPE_CHECKING:
 
 
 @app.command("eval")
+@with_section(
+    SectionSpec(EvaluationConfig, "settings", exclude=frozenset({"judge"}), fixed={"enabled": True})
+)
 def eval_command(
     models: Annotated[list[Path], typer.Argument(help="Student (or any HF model) folders.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder.")] = Path("eval"),
-    tasks: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--tasks",
-            help="lm-eval task or group names (herdsman_offline, herdsman_paper, or any lm-eval task).",
-        ),
-    ] = None,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Items per task.")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
-    no_bases: Annotated[
-        bool, typer.Option("--no-bases", help="Do not evaluate the students' base models.")
-    ] = False,
     data: Annotated[
         Path | None,
         typer.Option(
             "--data", help="herdsman dataset folder: imitation score on its held-out split."
         ),
     ] = None,
-    probes: Annotated[
-        Path | None, typer.Option("--probes", help="Probe prompts file (one per line).")
-    ] = None,
     online: Annotated[
         bool,
         typer.Option("--online", help="Let lm-eval download benchmark data (the paper's tasks)."),
     ] = False,
+    *,
+    settings: EvaluationConfig,
 ) -> None:
     """Benchmarks (lm-eval), imitation score and probe answers for students and their bases.
 
@@ -73,16 +64,10 @@ def eval_command(
     from herdsman.evaluate.tables import benchmark_table, comparisons_table, imitation_table
 
     with user_errors():
-        found = collect_models(models, with_bases=not no_bases)
-        prompts = load_probes(probes)  # bad input fails before any model loads
-        evaluator = Evaluator(
-            found,
-            out,
-            EvalSettings(
-                tasks=tuple(tasks or ["herdsman_offline"]), limit=limit, batch_size=batch_size
-            ),
-            log=console.print,
-        )
+        found = collect_models(models, with_bases=settings.bases)
+        # Bad input fails before any model loads.
+        prompts = load_probes(Path(settings.probes) if settings.probes else None)
+        evaluator = Evaluator(found, out, EvalSettings.from_config(settings), log=console.print)
         result = evaluator.benchmarks()
         imitation = evaluator.imitation(data) if data is not None else None
         evaluator.probes(prompts)
@@ -105,7 +90,17 @@ def eval_command(
 
 
 @app.command()
-@teacher_command()
+@with_section(
+    SectionSpec(
+        JudgeConfig,
+        "settings",
+        exclude=frozenset({"instructions"}),
+        fixed={"enabled": True},
+        defaults={"max_items": None},
+    ),
+    SectionSpec(StoreConfig, "store_settings"),
+    TeacherGroup(),
+)
 def judge(
     answers: Annotated[
         list[Path],
@@ -114,25 +109,14 @@ def judge(
         ),
     ],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output JSON.")],
-    pairwise: Annotated[
-        bool, typer.Option("--pairwise", help="Also compare every pair of models, both orders.")
-    ] = False,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="First N items.")] = None,
-    retries: Annotated[
-        int,
-        typer.Option("--retries", min=0, max=5, help="Re-asks for a reply that is not a grade."),
-    ] = 1,
     free_text: Annotated[
         bool,
-        typer.Option(
-            "--free-text",
-            help="Parse free-text grades only (default: the grade letters' probabilities "
-            "where the teacher gives them).",
-        ),
+        typer.Option("--free-text", help="Same as --no-constrained (kept for older scripts)."),
     ] = False,
     store: StoreOpt = None,
-    durability: DurabilityOpt = "normal",
     *,
+    settings: JudgeConfig,
+    store_settings: StoreConfig,
     teacher_options: TeacherOptions,
 ) -> None:
     """Grade answers with the paper's A-D rubric using a teacher model as judge.
@@ -159,6 +143,7 @@ def judge(
 
     with user_errors():
         sheet = read_answer_sheet(answers)
+        limit, pairwise, retries = settings.max_items, settings.pairwise, settings.retries
         if limit:
             kept = sheet.items[:limit]
             sheet = AnswerSheet(kept, {i.id: sheet.answers[i.id] for i in kept}, sheet.models)
@@ -169,7 +154,7 @@ def judge(
         )
         try:
             with (
-                store_for(store, out, durability) as run_store,
+                store_for(store, out, store_settings.durability) as run_store,
                 progress_bar("judge") as (bar, task),
             ):
                 bar.update(task, total=len(sheet.items) * per_item)
@@ -179,7 +164,7 @@ def judge(
                     run_store,
                     retries,
                     on_progress=lambda: bar.advance(task),
-                    constrained=not free_text,
+                    constrained=settings.constrained and not free_text,
                 )
                 if pairwise:
                     compare_pairs(

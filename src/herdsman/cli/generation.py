@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,7 +11,6 @@ import typer
 from herdsman.cli.app import (
     EXIT_INCOMPLETE,
     SEED_FORMATS,
-    DurabilityOpt,
     SkipBadOpt,
     StoreOpt,
     app,
@@ -20,24 +18,14 @@ from herdsman.cli.app import (
     store_for,
     user_errors,
 )
-from herdsman.cli.teacher_options import SamplingDefaults, teacher_command
-from herdsman.console import console, error_line, phase_progress, progress_bar
+from herdsman.cli.section_options import SectionSpec, with_section
+from herdsman.cli.teacher_options import TeacherGroup
+from herdsman.config import DedupConfig, GenerateConfig, RespondConfig, StoreConfig, TopicsConfig
+from herdsman.console import console, error_line, phase_progress
 from herdsman.errors import HerdsmanError
 
 if TYPE_CHECKING:
-    from herdsman.records import SamplingParams
     from herdsman.teachers.options import TeacherOptions
-
-RayOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--ray",
-        metavar="ADDRESS",
-        help="Spread calls over Ray workers (herdsman[ray]): local (start a cluster on this "
-        "machine), auto (the running cluster) or ray://HOST:PORT.",
-    ),
-]
-RayWorkersOpt = Annotated[int, typer.Option("--ray-workers", min=1, help="Ray worker actors.")]
 
 
 @app.command()
@@ -76,6 +64,7 @@ def seeds(
 
 
 @app.command()
+@with_section(SectionSpec(TopicsConfig, "settings"))
 def topics(
     dump: Annotated[
         Path,
@@ -86,23 +75,12 @@ def topics(
     out: Annotated[
         Path, typer.Option("-o", "--out", help="Output: one topic per line, most pages first.")
     ],
-    max_words: Annotated[
-        int, typer.Option("--max-words", min=1, help="Keep titles of at most this many words.")
-    ] = 2,
-    min_subcats: Annotated[
-        int,
-        typer.Option(
-            "--min-subcats", min=0, help="Keep categories with at least this many subcategories."
-        ),
-    ] = 11,
-    min_pages: Annotated[
-        int,
-        typer.Option("--min-pages", min=0, help="Keep categories with at least this many pages."),
-    ] = 51,
     skip_bad: Annotated[
         bool,
         typer.Option("--skip-bad", help="Skip malformed tuples (counted) instead of stopping."),
     ] = False,
+    *,
+    settings: TopicsConfig,
 ) -> None:
     """Filter Wikipedia's category list to common topics (the paper's topic-guided generation).
 
@@ -113,24 +91,18 @@ def topics(
 
       herdsman topics enwiki-latest-category.sql.gz -o topics.txt
     """
-    from herdsman.generation.topics import TopicFilter, read_topics, write_topics
+    from herdsman.pipeline.stages.topics import filter_topics
 
     with user_errors():
-        found, stats = read_topics(
-            dump, TopicFilter(max_words, min_subcats, min_pages), skip_bad=skip_bad
-        )
-        write_topics(out, found)
-        console.print(
-            f"wrote {stats.kept} topics to {out} from {stats.rows:,} categories in {stats.statements} INSERT statements"
-        )
-        if stats.malformed:
-            console.print(
-                f"skipped {stats.malformed} malformed tuple(s), first at {stats.malformed_examples[0]}"
-            )
+        filter_topics(dump, out, settings, skip_bad=skip_bad)
 
 
 @app.command()
-@teacher_command(SamplingDefaults(temperature=0.7, top_p=0.95, max_tokens=1024))
+@with_section(
+    SectionSpec(GenerateConfig, "settings", flatten=frozenset({"sampling"})),
+    SectionSpec(StoreConfig, "store_settings"),
+    TeacherGroup(),
+)
 def generate(
     strategy: Annotated[
         str, typer.Option("--strategy", help="example (seed-guided) or topic (topic-guided).")
@@ -145,49 +117,16 @@ def generate(
     topics_path: Annotated[
         Path | None, typer.Option("--topics", help="Topics file, one per line (topic strategy).")
     ] = None,
-    examples: Annotated[
-        int, typer.Option("--examples", min=1, help="Seed examples per prompt.")
-    ] = 3,
-    per_call: Annotated[
-        int | None,
-        typer.Option(
-            "--per-call",
-            min=1,
-            help="Instructions asked per call (default 20; 10 for P3/FLAN seeds).",
-        ),
-    ] = None,
-    topics_per_prompt: Annotated[int, typer.Option("--topics-per-prompt", min=1)] = 3,
-    template: Annotated[
-        Path | None, typer.Option("--template", help="YAML/JSON overriding the prompt templates.")
-    ] = None,
-    random_seed: Annotated[
-        int, typer.Option("--random-seed", help="Seed for sampling examples and topics.")
-    ] = 42,
-    max_calls: Annotated[
-        int | None, typer.Option("--max-calls", min=1, help="Give up after this many calls.")
-    ] = None,
-    threshold: Annotated[
-        float,
-        typer.Option("--threshold", min=0.01, max=0.99, help="Near-duplicate ROUGE-L threshold."),
-    ] = 0.7,
-    no_filter: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--no-filter",
-            help="Switch a filter off: too_short, too_long, unsuitable, program, punctuation, non_english.",
-        ),
-    ] = None,
     store: StoreOpt = None,
-    durability: DurabilityOpt = "normal",
-    ray: RayOpt = None,
-    ray_workers: RayWorkersOpt = 2,
     *,
+    settings: GenerateConfig,
+    store_settings: StoreConfig,
     teacher_options: TeacherOptions,
-    sampling: SamplingParams,
 ) -> None:
     """Generate new instructions with the teacher until N are kept after filtering and dedup.
 
     Resumable: the same command after a crash replays finished calls from the run store.
+    Every setting of a config's generate: section is an option here under the same name.
 
     Examples:
 
@@ -195,84 +134,42 @@ def generate(
 
       herdsman generate --strategy topic --seeds seeds.jsonl --topics topics.txt -n 1000 -o topic.jsonl
     """
-    from herdsman.generation.filters import FilterConfig
-    from herdsman.generation.generate import GenerateSettings
-    from herdsman.generation.generate import generate as run_generate
-    from herdsman.generation.prompts import Planner, PromptTemplate
     from herdsman.generation.seeds import load_seeds
     from herdsman.generation.topics import load_topic_list
+    from herdsman.pipeline.run_files import make_planner
+    from herdsman.pipeline.stages.generate import generate_instructions, generate_settings
     from herdsman.teachers.factory import build_teacher
 
     with user_errors():
-        options = teacher_options
-        try:
-            filters = FilterConfig().without(no_filter or [])
-        except ValueError as exc:
-            raise HerdsmanError(f"--no-filter: {exc}") from None
+        run_settings = generate_settings(settings, n, teacher_options)
         seed_list = list(load_seeds(seeds_path, "auto"))
         topic_list = load_topic_list(topics_path) if topics_path else None
-        planner = Planner(
-            strategy,
-            seed_list,
-            PromptTemplate.from_file(template) if template else None,
-            topic_list,
-            n_examples=examples,
-            per_call=per_call,
-            topics_per_prompt=topics_per_prompt,
-            seed=random_seed,
-        )
+        template = Path(settings.template) if settings.template else None
+        planner = make_planner(strategy, seed_list, topic_list, settings, template)
         if planner.skipped_subsets:
             console.print(
-                f"note: {len(planner.skipped_subsets)} subset(s) have fewer than {examples} seeds and are not used"
+                f"note: {len(planner.skipped_subsets)} subset(s) have fewer than "
+                f"{settings.examples} seeds and are not used"
             )
-        wave = options.concurrency if options.backend == "openai" else options.batch_size
-        settings = GenerateSettings(
-            n=n,
-            sampling=sampling,
-            wave=wave,
-            max_calls=max_calls,
-            threshold=threshold,
-            filters=filters,
-        )
-        if ray:
-            options = options.model_copy(update={"ray_address": ray, "ray_workers": ray_workers})
-            wave = max(wave, ray_workers * options.batch_size)  # keep every worker busy
-            settings = replace(settings, wave=wave)
-        built = build_teacher(options)
-        with (
-            store_for(store, out, durability) as run_store,
-            progress_bar(f"generate ({strategy})") as (bar, task),
-        ):
-            bar.update(task, total=n)
-            report = run_generate(
-                built,
-                run_store,
-                planner,
-                settings,
-                out,
-                on_progress=lambda k: bar.update(task, completed=k),
-            )
-        for line in report.lines():
-            console.print(line)
+        built = build_teacher(teacher_options)
+        with store_for(store, out, store_settings.durability) as run_store:
+            report = generate_instructions(built, run_store, planner, run_settings, out)
         console.print(f"wrote {report.kept} instructions to {out}")
         if not report.reached:
             error_line(
-                f"kept {report.kept} of {n} after {report.calls} calls (budget {settings.call_budget()}); "
-                "raise --max-calls, or use a stronger teacher"
+                f"kept {report.kept} of {n} after {report.calls} calls (budget "
+                f"{run_settings.call_budget()}); raise --max-calls, or use a stronger teacher"
             )
             raise typer.Exit(EXIT_INCOMPLETE)
 
 
 @app.command()
+@with_section(SectionSpec(DedupConfig, "settings"))
 def dedup(
     in_path: Annotated[
         Path, typer.Argument(metavar="IN.jsonl", help="Records with an instruction field.")
     ],
     out: Annotated[Path, typer.Option("-o", "--out", help="Kept records, in input order.")],
-    threshold: Annotated[
-        float,
-        typer.Option("--threshold", min=0.01, max=0.99, help="Drop when ROUGE-L F is above this."),
-    ] = 0.7,
     field_name: Annotated[
         str | None,
         typer.Option(
@@ -288,14 +185,8 @@ def dedup(
         typer.Option("--dropped", help="Also write dropped records with reason and match."),
     ] = None,
     skip_bad: SkipBadOpt = False,
-    method: Annotated[
-        str,
-        typer.Option(
-            "--method",
-            help="exact (the pairwise rule's decisions), lsh (MinHash candidates, exact check: "
-            "for millions of records) or auto (exact up to 50,000 records).",
-        ),
-    ] = "auto",
+    *,
+    settings: DedupConfig,
 ) -> None:
     """Drop exact, then near duplicates (Self-Instruct's ROUGE-L rule), keeping input order.
 
@@ -315,12 +206,12 @@ def dedup(
         stats = dedup_file(
             in_path,
             out,
-            threshold,
+            settings.threshold,
             field_name,
             dropped,
             skip_bad=skip_bad,
             fmt=fmt,
-            method=method,
+            method=settings.method,
             progress=progress,
         )
         capped = (
@@ -337,45 +228,23 @@ def dedup(
 
 
 @app.command()
-@teacher_command(SamplingDefaults(temperature=0.0, top_p=1.0, max_tokens=512))
+@with_section(
+    SectionSpec(RespondConfig, "settings", flatten=frozenset({"sampling"})),
+    SectionSpec(StoreConfig, "store_settings"),
+    TeacherGroup(),
+)
 def respond(
     in_path: Annotated[Path, typer.Argument(metavar="IN.jsonl", help="Instructions to answer.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output LaMini JSONL.")],
-    system_prompt: Annotated[
-        str | None,
-        typer.Option(
-            "--system-prompt",
-            help="System message (default asks for concise answers; '' for none).",
-        ),
-    ] = None,
-    source: Annotated[
-        str, typer.Option("--source", help="instruction_source for records that carry none.")
-    ] = "custom",
     fmt: Annotated[
         str, typer.Option("--format", help=f"Input format, one of: {SEED_FORMATS}.")
     ] = "auto",
-    drop_truncated: Annotated[
-        bool, typer.Option("--drop-truncated", help="Leave out answers cut by --max-tokens.")
-    ] = False,
     store: StoreOpt = None,
-    durability: DurabilityOpt = "normal",
     skip_bad: SkipBadOpt = False,
-    batch_api: Annotated[
-        bool,
-        typer.Option(
-            "--batch-api",
-            help="openai: submit through the Batch API (half price, answers within 24 h; "
-            "re-run the same command to resume polling).",
-        ),
-    ] = False,
-    poll: Annotated[
-        float, typer.Option("--poll", min=0.01, help="Seconds between Batch API polls.")
-    ] = 30.0,
-    ray: RayOpt = None,
-    ray_workers: RayWorkersOpt = 2,
     *,
+    settings: RespondConfig,
+    store_settings: StoreConfig,
     teacher_options: TeacherOptions,
-    sampling: SamplingParams,
 ) -> None:
     """Have the teacher answer every instruction once; write LaMini records in input order.
 
@@ -397,56 +266,33 @@ def respond(
 
       herdsman respond all.jsonl -o lamini.jsonl --ray auto --ray-workers 8 --teacher vllm --model /models/Llama-3-70B
     """
-    from herdsman.generation.respond import DEFAULT_SYSTEM_PROMPT, RespondSettings
-    from herdsman.generation.respond import respond as run_respond
+    from herdsman.pipeline.stages.respond import answer_instructions, respond_settings
     from herdsman.teachers.factory import build_teacher
 
     with user_errors():
         options = teacher_options
-        settings = RespondSettings(
-            system_prompt=DEFAULT_SYSTEM_PROMPT if system_prompt is None else system_prompt,
-            sampling=sampling,
-            default_source=source,
-            drop_truncated=drop_truncated,
-            fmt=fmt,
-        )
+        if getattr(options, "batch_api", False) and not getattr(options, "batch_journal", None):
+            journal = (store or default_store(out)).parent / "batches.jsonl"
+            options = options.model_copy(update={"batch_journal": journal})
         if not in_path.exists():
             raise HerdsmanError(f"{in_path}: no such file")
-        if batch_api:
-            if options.backend != "openai":
-                raise HerdsmanError("--batch-api needs --teacher openai")
-            journal = (store or default_store(out)).parent / "batches.jsonl"
-            options = options.model_copy(
-                update={"batch_api": True, "batch_journal": journal, "batch_poll_s": poll}
-            )
-        if ray:
-            options = options.model_copy(update={"ray_address": ray, "ray_workers": ray_workers})
         built = build_teacher(options)
-        with (
-            store_for(store, out, durability) as run_store,
-            progress_bar("respond") as (bar, task),
-        ):
-            report = run_respond(
-                built,
-                run_store,
-                in_path,
-                out,
-                settings,
-                skip_bad=skip_bad,
-                on_total=lambda n: bar.update(task, total=n),
-                on_progress=lambda: bar.advance(task),
+        with store_for(store, out, store_settings.durability) as run_store:
+            report = answer_instructions(
+                built, run_store, in_path, out, respond_settings(settings, fmt), skip_bad=skip_bad
             )
         console.print(
-            f"wrote {report.written} of {report.instructions} records to {out}; calls: {report.calls.summary()}"
+            f"wrote {report.written} of {report.instructions} records to {out}; "
+            f"calls: {report.calls.summary()}"
         )
         if report.skipped_bad:
             console.print(f"skipped {report.skipped_bad} malformed input line(s)")
         if report.truncated:
-            verb = "left out" if drop_truncated else "kept, marked finish_reason=length"
+            verb = "left out" if settings.drop_truncated else "kept, marked finish_reason=length"
             console.print(f"{report.truncated} answer(s) cut by --max-tokens ({verb})")
         if report.failed:
             error_line(
-                f"{report.failed} instruction(s) have no answer (reasons in {report.failures_path}); "
-                "re-run the same command to retry them"
+                f"{report.failed} instruction(s) have no answer (reasons in "
+                f"{report.failures_path}); re-run the same command to retry them"
             )
             raise typer.Exit(EXIT_INCOMPLETE)

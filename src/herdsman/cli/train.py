@@ -11,14 +11,26 @@ from herdsman.cli.app import (
     app,
     user_errors,
 )
+from herdsman.cli.section_options import SectionSpec, with_section
+from herdsman.config import StudentConfig
 from herdsman.console import console
 from herdsman.errors import HerdsmanError
 
 if TYPE_CHECKING:
-    pass
+    from herdsman.config import StudentConfig
 
 
 @app.command()
+@with_section(
+    SectionSpec(
+        StudentConfig,
+        "student",
+        exclude=frozenset({"name", "base"}),
+        nested=frozenset({"lora"}),
+        # Set by the command from --name/-o and --base (own options: optional with CONFIG).
+        defaults={"name": "", "base": ""},
+    )
+)
 def train(
     config: Annotated[
         Path | None, typer.Argument(help="Pipeline config: trains every student in it.")
@@ -38,38 +50,8 @@ def train(
     name: Annotated[
         str | None, typer.Option("--name", help="Student name (default: folder name).")
     ] = None,
-    method: Annotated[str, typer.Option("--method", help="full or lora.")] = "full",
-    architecture: Annotated[
-        str, typer.Option("--architecture", help="auto, causal or seq2seq.")
-    ] = "auto",
-    wrapper: Annotated[str, typer.Option("--wrapper", help="auto, alpaca, chat or none.")] = "auto",
-    epochs: Annotated[float, typer.Option("--epochs", min=0.01)] = 5.0,
-    learning_rate: Annotated[float, typer.Option("--lr", min=0.0)] = 5e-4,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Effective batch.")] = 512,
-    per_device: Annotated[int, typer.Option("--per-device-batch-size", min=1)] = 8,
-    max_length: Annotated[int, typer.Option("--max-length", min=8)] = 512,
-    max_steps: Annotated[int | None, typer.Option("--max-steps", min=1)] = None,
-    padding: Annotated[
-        str, typer.Option("--padding", help="packing, group_by_length or none.")
-    ] = "packing",
-    seed: Annotated[int, typer.Option("--seed")] = 42,
-    precision: Annotated[
-        str,
-        typer.Option(
-            "--precision",
-            help="auto (bf16 where supported, fp16 on older GPUs, fp32 on CPU), bf16, fp16, fp32.",
-        ),
-    ] = "auto",
-    attention: Annotated[
-        str, typer.Option("--attention", help="auto, sdpa, flash_attention_2 or eager.")
-    ] = "auto",
-    gradient_checkpointing: Annotated[
-        bool | None,
-        typer.Option(
-            "--gradient-checkpointing/--no-gradient-checkpointing",
-            help="Recompute activations to save memory (default: on for decoder-only).",
-        ),
-    ] = None,
+    *,
+    student: StudentConfig,
 ) -> None:
     """Fine-tune students on a LaMini dataset (defaults: the paper's hyperparameters).
 
@@ -88,7 +70,7 @@ def train(
     """
     with user_errors():
         if config is not None:
-            if base or data or out:
+            if base or data or out or student.model_fields_set - {"name", "base"}:
                 raise HerdsmanError("give either CONFIG or --base/--data/-o, not both")
             from herdsman.config import load_config
             from herdsman.pipeline.runner import run_pipeline
@@ -97,34 +79,10 @@ def train(
             return
         if not (base and data and out):
             raise HerdsmanError("give a CONFIG, or all of --base, --data and -o")
-        from pydantic import ValidationError
-
-        from herdsman.config import StudentConfig
         from herdsman.train.herd import herd_table
         from herdsman.train.student import read_outcome, train_student
 
-        try:
-            student = StudentConfig(
-                name=name or out.name,
-                base=base,
-                method=method,
-                architecture=architecture,
-                wrapper=wrapper,
-                epochs=epochs,
-                learning_rate=learning_rate,
-                batch_size=batch_size,
-                per_device_batch_size=per_device,
-                max_length=max_length,
-                max_steps=max_steps,
-                padding=padding,
-                seed=seed,
-                precision=precision,
-                attention=attention,
-                gradient_checkpointing=gradient_checkpointing,
-            )
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            raise HerdsmanError(f"--{first['loc'][0]}: {first['msg']}") from None
+        student = student.model_copy(update={"name": name or out.name, "base": base})
         if not data.exists():
             raise HerdsmanError(f"{data}: no such file or folder")
         outcome = train_student(student, data, out)

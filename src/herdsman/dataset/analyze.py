@@ -39,25 +39,38 @@ from typing import Any
 import numpy as np
 import orjson
 
+from herdsman.config import AnalyzeConfig, default_of
 from herdsman.dataset.read import iter_core_rows
 from herdsman.errors import HerdsmanError
 from herdsman.io.atomic import write_text_atomic
 
 SAMPLE = 1000
 #: Instructions embedded (and mapped) by default: a uniform sample beyond this.
-EMBED_SAMPLE = 10_000
+EMBED_SAMPLE: int = default_of(AnalyzeConfig, "embed_sample")
 
 
 @dataclass(frozen=True)
 class AnalyzeSettings:
     """Knobs of the analysis."""
 
-    batch_size: int = 64
-    max_points: int | None = None
-    perplexity: float = 30.0
-    seed: int = 42
-    embed: bool = True
+    batch_size: int = default_of(AnalyzeConfig, "batch_size")
+    max_points: int | None = default_of(AnalyzeConfig, "max_points")
+    perplexity: float = default_of(AnalyzeConfig, "perplexity")
+    seed: int = default_of(AnalyzeConfig, "seed")
+    embed: bool = default_of(AnalyzeConfig, "embed")
     embed_sample: int = EMBED_SAMPLE
+
+    @classmethod
+    def from_config(cls, config: AnalyzeConfig) -> AnalyzeSettings:
+        """The analysis settings of a config's ``analyze:`` section (or the command's)."""
+        return cls(
+            batch_size=config.batch_size,
+            max_points=config.max_points,
+            perplexity=config.perplexity,
+            seed=config.seed,
+            embed=config.embed,
+            embed_sample=config.embed_sample,
+        )
 
 
 @dataclass
@@ -67,11 +80,6 @@ class AnalysisResult:
     numbers: dict[str, Any]
     files: list[Path] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
-
-
-def word_lengths(texts: list[str]) -> np.ndarray:
-    """Whitespace word counts."""
-    return np.fromiter((len(t.split()) for t in texts), dtype=np.int64, count=len(texts))
 
 
 def length_stats(lengths: np.ndarray) -> dict[str, float]:

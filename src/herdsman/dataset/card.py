@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from herdsman.dataset.build import SPLITS, DatasetReport
+from herdsman.io.templating import markdown_env
 
 #: Licence notes by ``instruction_source``; the teacher's terms are added separately.
 SOURCE_LICENCES = {
@@ -50,104 +51,49 @@ def _size_category(n: int) -> str:
 
 
 def render_card(report: DatasetReport, info: CardInfo) -> str:
-    """Markdown with Hugging Face front matter."""
+    """Markdown with Hugging Face front matter (``templates/dataset_card.md.j2``)."""
     sources = sorted({s for c in report.kept_by_source.values() for s in c})
-    lines = [
-        "---",
-        f"license: {info.license or 'other'}",
-        "language:\n- en",
-        "task_categories:\n- text-generation",
-        f"size_categories:\n- {_size_category(report.kept)}",
-        "tags:\n- lamini\n- distillation\n- herdsman",
-        "---",
-        "",
-        f"# {info.name}",
-        "",
-        "Instruction/response pairs in the LaMini format (`instruction`, `response`, "
-        "`instruction_source`, plus provenance columns), built by herdsman: original and "
-        "generated instructions, each answered by the teacher model.",
-        "",
-        "## Composition",
-        "",
-        "| instruction_source | " + " | ".join(SPLITS) + " | total |",
-        "|---|" + "---:|" * (len(SPLITS) + 1),
-    ]
+    composition = []
     for source in sources:
         counts = [
             report.kept_by_source[s][source] if s in report.kept_by_source else 0 for s in SPLITS
         ]
-        lines.append(f"| {source} | " + " | ".join(map(str, counts)) + f" | {sum(counts)} |")
+        composition.append({"source": source, "counts": counts, "total": sum(counts)})
     totals = [report.split_size(s) for s in SPLITS]
-    lines += [
-        "| **all** | " + " | ".join(map(str, totals)) + f" | {sum(totals)} |",
-        "",
-        "The `held_out` split is chosen by a keyed hash of the instruction (reproducible); it is "
-        "for measuring how closely students imitate the teacher, not for training.",
-        "",
-        "## Teacher",
-        "",
-    ]
-    lines += [f"- `{t}`: {n} responses" for t, n in report.teachers.most_common()]
-    if info.sampling:
-        lines.append(f"- sampling: `{info.sampling}`")
-    if info.system_prompt:
-        lines.append(f"- system prompt: “{info.system_prompt}”")
-    lines += ["", "## How instructions were made", ""]
-    for path, fmt, count in info.seed_sources:
-        lines.append(f"- seeds: `{path}` ({fmt}, {count} seeds)")
-    for strategy, n in info.generated.items():
-        lines.append(f"- generated, {strategy}-guided: {n} instructions kept")
-    lines.append(f"- prompt template: `{info.template_version}` (the LaMini-LM paper's)")
-    if info.example_prompt:
-        lines += ["", "An example-guided generation prompt:", "", "```", info.example_prompt, "```"]
+    quality = None
     if info.quality:
-        q = info.quality
-        removed = q.get("removed") or {}
-        lines += [
-            "",
-            "## Answer quality",
-            "",
-            f"{q.get('kept', 0)} of {q.get('answers', 0)} teacher answers passed the quality gate; "
-            "removed answers are listed with their rule in `removed.jsonl` of the run's "
-            "`quality/` folder.",
-            "",
-        ]
-        lines += [f"- {rule}: {n} removed" for rule, n in sorted(removed.items())] or [
-            "- no answer removed"
-        ]
-    lines += [
-        "",
-        "## Cleaning",
-        "",
-        f"- rows answered: {report.rows}",
-        f"- empty responses dropped: {report.empty}",
-        f"- repeated instructions dropped: {report.duplicates}",
-        f"- decontamination: {info.ngram}-word n-gram overlap with {report.eval_items} items "
-        f"from {len(report.eval_files)} evaluation file(s): "
-        f"{sum(report.contaminated.values())} dropped"
-        + (
-            " (" + ", ".join(f"{s}: {n}" for s, n in sorted(report.contaminated.items())) + ")"
-            if report.contaminated
-            else ""
-        ),
-        "",
-        "## Licences",
-        "",
-    ]
-    for source in sources:
-        if source in SOURCE_LICENCES:
-            lines.append(f"- {SOURCE_LICENCES[source]}")
+        quality = {
+            "kept": info.quality.get("kept", 0),
+            "answers": info.quality.get("answers", 0),
+            "removed": sorted((info.quality.get("removed") or {}).items()),
+        }
     backends = {t.split(":", 1)[0] for t in report.teachers}
-    lines += [f"- {TEACHER_TERMS[b]}" for b in sorted(backends) if b in TEACHER_TERMS]
-    lines += [
-        "",
-        "## Files",
-        "",
-        "- `train.jsonl`, `held_out.jsonl`: every column, one record per line",
-        "- `train.parquet`, `held_out.parquet`: fixed columns (`sampling` as JSON text)",
-        "- `hf/`: `datasets.load_from_disk('hf')` gives a `DatasetDict` with both splits",
-        "- `removed.jsonl`: rows dropped by decontamination, with the evaluation item matched",
-        "- `stats.json`: the numbers above",
-        "",
-    ]
-    return "\n".join(lines)
+    licences = [SOURCE_LICENCES[s] for s in sources if s in SOURCE_LICENCES]
+    licences += [TEACHER_TERMS[b] for b in sorted(backends) if b in TEACHER_TERMS]
+    context = {
+        "name": info.name,
+        "license": info.license or "other",
+        "size_category": _size_category(report.kept),
+        "splits": list(SPLITS),
+        "composition": composition,
+        "totals": totals,
+        "total": sum(totals),
+        "teachers": report.teachers.most_common(),
+        "sampling": info.sampling,
+        "system_prompt": info.system_prompt,
+        "seed_sources": info.seed_sources,
+        "generated": list(info.generated.items()),
+        "template_version": info.template_version,
+        "example_prompt": info.example_prompt,
+        "quality": quality,
+        "rows": report.rows,
+        "empty": report.empty,
+        "duplicates": report.duplicates,
+        "ngram": info.ngram,
+        "eval_items": report.eval_items,
+        "eval_files": len(report.eval_files),
+        "contaminated_total": sum(report.contaminated.values()),
+        "contaminated": sorted(report.contaminated.items()),
+        "licences": licences,
+    }
+    return markdown_env("herdsman.dataset").get_template("dataset_card.md.j2").render(context)

@@ -40,7 +40,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from herdsman.config import QUALITY_RULES, QualityConfig
+from herdsman.config import QUALITY_RULES, QualityConfig, default_of
 from herdsman.errors import HerdsmanError
 from herdsman.io.atomic import atomic_output
 from herdsman.io.jsonl import dumps_line, iter_json_objects, write_jsonl_atomic
@@ -61,11 +61,11 @@ class QualitySettings:
     """Which rules run, and their thresholds (see the module docstring)."""
 
     rules: frozenset[str] = frozenset(RULES)
-    repetition: float = 0.7
-    ngram: int = 4
-    echo: float = 0.9
-    language_confidence: float = 0.8
-    language_min_words: int = 4
+    repetition: float = default_of(QualityConfig, "repetition")
+    ngram: int = default_of(QualityConfig, "ngram")
+    echo: float = default_of(QualityConfig, "echo")
+    language_confidence: float = default_of(QualityConfig, "language_confidence")
+    language_min_words: int = default_of(QualityConfig, "language_min_words")
 
 
 def settings_from(config: QualityConfig) -> QualitySettings:

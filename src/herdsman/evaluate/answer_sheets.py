@@ -53,10 +53,6 @@ class AnswerSheet:
         if model not in self.models:
             self.models.append(model)
 
-    def complete_items(self) -> list[Item]:
-        """Items every model answered."""
-        return [i for i in self.items if len(self.answers[i.id]) == len(self.models)]
-
 
 def item_id(instruction: str, input_text: str) -> str:
     """Stable id of an instruction and its input."""

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from herdsman.config import EvaluationConfig
+from herdsman.config import EvaluationConfig, default_of
 from herdsman.errors import InputError
 from herdsman.evaluate.answer_sheets import AnswerSheet, Item
 from herdsman.evaluate.answers import GenerationSettings, model_answers
@@ -42,11 +42,11 @@ TEACHER = "teacher"
 class EvalSettings:
     """What an evaluation runs."""
 
-    tasks: tuple[str, ...] = ("herdsman_offline",)
-    limit: int | None = None
-    batch_size: int = 8
-    imitation_items: int = 200
-    max_new_tokens: int = 128
+    tasks: tuple[str, ...] = tuple(default_of(EvaluationConfig, "tasks"))
+    limit: int | None = default_of(EvaluationConfig, "limit")
+    batch_size: int = default_of(EvaluationConfig, "batch_size")
+    imitation_items: int = default_of(EvaluationConfig, "imitation_items")
+    max_new_tokens: int = default_of(EvaluationConfig, "max_new_tokens")
 
     @classmethod
     def from_config(cls, config: EvaluationConfig) -> EvalSettings:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import string
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -67,6 +68,36 @@ REMINDER = (
     "Your previous reply did not start with a valid verdict. Reply again, starting with {allowed}."
 )
 JUDGE_SAMPLING = SamplingParams(temperature=0.0, max_tokens=48)
+
+
+def grade_prompt(instruction: str, answer: str) -> str:
+    """The A-D rubric prompt grading one answer to one instruction."""
+    return GRADE_PROMPT.format(rubric=RUBRIC, instruction=instruction, answer=answer)
+
+
+def _reader(template: str, **fields: str) -> re.Pattern[str]:
+    """A regex matching exactly what ``template.format`` makes, each field matched by ``fields``.
+
+    Derived from the template itself, so the prompt and its reader cannot drift apart.
+    """
+    parts = []
+    for literal, name, _spec, _conversion in string.Formatter().parse(template):
+        parts.append(re.escape(literal))
+        if name is not None:
+            parts.append(fields[name])
+    return re.compile(r"\A" + "".join(parts) + r"\Z", re.DOTALL)
+
+
+_GRADE_READER = _reader(
+    GRADE_PROMPT, rubric=re.escape(RUBRIC), instruction=".*?", answer="(?P<answer>.*)"
+)
+
+
+def answer_under_grading(prompt: str) -> str | None:
+    """The answer a :func:`grade_prompt` prompt asks to grade, or ``None`` if it is not one."""
+    match = _GRADE_READER.match(prompt)
+    return match.group("answer") if match else None
+
 
 # The letter must stand alone: "A.", "B:", "(C)", "**D**", "Grade: a", but not "A good answer".
 _GRADE_RE = re.compile(
@@ -271,7 +302,10 @@ class _Asker:
                     continue
                 if result.finish_reason == CHOICE:
                     distribution = {k: float(v) for k, v in json.loads(result.text).items()}
-                    best = max(distribution, key=lambda c: distribution[c])
+                    # Near-equal probabilities (another batch, another machine) must not
+                    # change the grade: compare rounded, ties to the earlier (better) letter.
+                    order = list(distribution)
+                    best = min(order, key=lambda c: (-round(distribution[c], 9), order.index(c)))
                     outcome[index] = ((best, distribution), None, attempt + 1, False)
                     continue
                 parsed = parse(result.text)
@@ -320,12 +354,7 @@ def grade_answers(
     report = JudgeReport()
     asker = _Asker(teacher, store, report.stats, on_progress)
     jobs = [(item, model) for item in sheet.items for model in sheet.answers[item.id]]
-    prompts = [
-        GRADE_PROMPT.format(
-            rubric=RUBRIC, instruction=item.prompt(), answer=sheet.answers[item.id][model]
-        )
-        for item, model in jobs
-    ]
+    prompts = [grade_prompt(item.prompt(), sheet.answers[item.id][model]) for item, model in jobs]
     choices = GRADES if constrained else None
     answers = asker.ask(prompts, parse_grade, "A, B, C or D", retries, choices=choices)
     for (item, model), (parsed, reply, attempts, failed) in zip(jobs, answers, strict=True):

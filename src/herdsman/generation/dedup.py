@@ -40,6 +40,11 @@ from dataclasses import dataclass, field
 
 from rouge_score.tokenizers import DefaultTokenizer
 
+from herdsman.config import DedupConfig, default_of
+
+#: The rule's threshold unless told otherwise (defined once, in the config section).
+THRESHOLD: float = default_of(DedupConfig, "threshold")
+
 _TOKENIZER = DefaultTokenizer(use_stemmer=False)
 _SPACES = re.compile(r"\s+")
 
@@ -130,7 +135,7 @@ class NearDuplicateIndex:
     """
 
     def __init__(
-        self, threshold: float = 0.7, document_frequency: Counter[str] | None = None
+        self, threshold: float = THRESHOLD, document_frequency: Counter[str] | None = None
     ) -> None:
         if not 0.0 < threshold < 1.0:
             raise ValueError("threshold must be between 0 and 1")
@@ -256,7 +261,7 @@ class Deduplicator:
         document_frequency: Fixes the token order (see :class:`NearDuplicateIndex`).
     """
 
-    threshold: float = 0.7
+    threshold: float = THRESHOLD
     document_frequency: Counter[str] | None = None
     stats: DedupStats = field(default_factory=DedupStats)
 
@@ -298,7 +303,7 @@ class Deduplicator:
 
 
 def dedup_texts(
-    texts: Sequence[str], threshold: float = 0.7
+    texts: Sequence[str], threshold: float = THRESHOLD
 ) -> tuple[list[DedupDecision], DedupStats]:
     """Deduplicate a list of texts in order; returns one decision per text."""
     tokens = [rouge_tokens(t) for t in texts]  # once: for the frequencies and for the checks

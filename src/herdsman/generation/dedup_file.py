@@ -27,6 +27,7 @@ import orjson
 
 from herdsman.errors import InputError
 from herdsman.generation.dedup import (
+    THRESHOLD,
     DedupDecision,
     Deduplicator,
     DedupStats,
@@ -102,7 +103,7 @@ def exact_key(text: str) -> int:
 def dedup_file(
     in_path: str | Path,
     out_path: str | Path,
-    threshold: float = 0.7,
+    threshold: float = THRESHOLD,
     field: str | None = None,
     dropped_path: str | Path | None = None,
     *,

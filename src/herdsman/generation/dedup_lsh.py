@@ -30,7 +30,7 @@ stored as token ids in flat arrays (a few bytes per token).
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -324,16 +324,3 @@ def decide(
         full_buckets=full,
         over_budget=skipped,
     )
-
-
-def lsh_dedup(
-    token_lists: Iterable[Sequence[str]],
-    exact_keys: Sequence[int],
-    threshold: float,
-    settings: LshSettings | None = None,
-) -> LshOutcome:
-    """:func:`decide` over token lists (builds the :class:`TokenTable`)."""
-    table = TokenTable()
-    for tokens in token_lists:
-        table.add(tokens)
-    return decide(table, exact_keys, threshold, settings)

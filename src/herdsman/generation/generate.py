@@ -17,7 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from herdsman.generation.dedup import Deduplicator, occurrence_frequencies, rouge_tokens
+from herdsman.config import GenerateConfig, default_of
+from herdsman.generation.dedup import (
+    THRESHOLD,
+    Deduplicator,
+    occurrence_frequencies,
+    rouge_tokens,
+)
 from herdsman.generation.filters import FilterConfig, QualityFilter
 from herdsman.generation.parse import parse_instructions
 from herdsman.generation.prompts import PlannedCall, Planner
@@ -33,12 +39,10 @@ class GenerateSettings:
     """How many instructions to keep and how to ask for them."""
 
     n: int
-    sampling: SamplingParams = field(
-        default_factory=lambda: SamplingParams(temperature=0.7, top_p=0.95, max_tokens=1024)
-    )
+    sampling: SamplingParams = field(default_factory=lambda: default_of(GenerateConfig, "sampling"))
     wave: int = 16
     max_calls: int | None = None
-    threshold: float = 0.7
+    threshold: float = THRESHOLD
     filters: FilterConfig = field(default_factory=FilterConfig)
 
     def call_budget(self) -> int:

@@ -16,12 +16,15 @@ template or FLAN task) and 10 are asked per call, since those examples are long.
 
 A template file (YAML or JSON) may set ``version``, ``example`` and ``topic``;
 placeholders are ``{examples}``, ``{n}`` and ``{topics}``.
+:func:`requested_count` reads back how many examples a prompt built here asks for.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +98,45 @@ def fill(template: str, examples: list[Seed], n: int, topics: list[str] | None =
     text = template.replace("{examples}", "\n".join(render_example(s) for s in examples))
     text = text.replace("{n}", str(n))
     return text.replace("{topics}", ", ".join(topics or []))
+
+
+_PLACEHOLDER = re.compile(r"\{(examples|n|topics)\}")
+
+
+@functools.lru_cache(maxsize=32)
+def _reader(template: str) -> re.Pattern[str]:
+    """A regex matching exactly what :func:`fill` makes of ``template``, capturing ``n``.
+
+    Derived from the template itself, so the two cannot drift apart: the
+    template's text is matched literally, ``{examples}`` and ``{topics}`` match
+    any text and every ``{n}`` the same number.
+    """
+    parts, at, seen_n = [], 0, False
+    for match in _PLACEHOLDER.finditer(template):
+        parts.append(re.escape(template[at : match.start()]))
+        if match.group(1) != "n":
+            parts.append(".*?")
+        else:
+            parts.append(r"(?P=n)" if seen_n else r"(?P<n>\d+)")
+            seen_n = True
+        at = match.end()
+    parts.append(re.escape(template[at:]))
+    return re.compile(r"\A" + "".join(parts) + r"\Z", re.DOTALL)
+
+
+def requested_count(prompt: str, template: PromptTemplate | None = None) -> int | None:
+    """How many examples a generation prompt asks for, or ``None`` if it is not one.
+
+    Args:
+        prompt: A user prompt, as :meth:`Planner.plan` builds them.
+        template: The templates it was built from (default: the built-in ones).
+    """
+    template = template or PromptTemplate()
+    for body in (template.example, template.topic):
+        match = _reader(body).match(prompt)
+        if match:
+            return int(match.group("n"))
+    return None
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from herdsman.config import DEFAULT_SYSTEM_PROMPT
+from herdsman.config import DEFAULT_SYSTEM_PROMPT, RespondConfig, default_of
 from herdsman.errors import InputError
 from herdsman.generation.instructions import path_digest, read_instructions
 from herdsman.io.jsonl import BadLines, write_jsonl_atomic
@@ -42,10 +42,8 @@ class RespondSettings:
     """How instructions are put to the teacher."""
 
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
-    sampling: SamplingParams = field(
-        default_factory=lambda: SamplingParams(temperature=0.0, max_tokens=512)
-    )
-    default_source: str = "custom"
+    sampling: SamplingParams = field(default_factory=lambda: default_of(RespondConfig, "sampling"))
+    default_source: str = default_of(RespondConfig, "source")
     drop_truncated: bool = False
     fmt: str = "auto"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from herdsman.config import TopicsConfig, default_of
 from herdsman.errors import InputError
 from herdsman.generation.category_dump import Bounds, ScanStats, scan_rows, unescape_mysql
 
@@ -20,9 +21,9 @@ from herdsman.generation.category_dump import Bounds, ScanStats, scan_rows, unes
 class TopicFilter:
     """The paper's filter; bounds are inclusive and apply to the raw columns."""
 
-    max_words: int = 2
-    min_subcats: int = 11
-    min_pages: int = 51
+    max_words: int = default_of(TopicsConfig, "max_words")
+    min_subcats: int = default_of(TopicsConfig, "min_subcats")
+    min_pages: int = default_of(TopicsConfig, "min_pages")
 
 
 @dataclass

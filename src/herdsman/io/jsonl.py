@@ -17,15 +17,13 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO
 
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from herdsman.errors import InputError
 from herdsman.io.atomic import atomic_output
-
-M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass
@@ -40,16 +38,6 @@ class BadLines:
         self.count += 1
         if len(self.examples) < 5:
             self.examples.append(str(error))
-
-
-def describe_validation_error(error: ValidationError) -> str:
-    """Turn a pydantic error into one short line that names the field."""
-    first = error.errors()[0]
-    loc = ".".join(str(part) for part in first["loc"]) or "record"
-    msg = first["msg"]
-    if first["type"] == "missing":
-        return f"missing field '{loc}'"
-    return f"field '{loc}': {msg}"
 
 
 def iter_json_objects(
@@ -117,14 +105,6 @@ def dumps_line(row: dict[str, Any] | BaseModel) -> bytes:
     """One JSONL line (UTF-8, newline-terminated); models are dumped without ``None`` fields."""
     data = row.model_dump(mode="json", exclude_none=True) if isinstance(row, BaseModel) else row
     return orjson.dumps(data) + b"\n"
-
-
-def validate_record(model: type[M], obj: dict[str, Any], path: str | Path, line: int) -> M:
-    """Validate ``obj`` as ``model``, raising a one-line :class:`InputError` on failure."""
-    try:
-        return model.model_validate(obj)
-    except ValidationError as exc:
-        raise InputError(str(path), line, describe_validation_error(exc)) from None
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from herdsman.config import LoadedConfig
+from herdsman.config import LoadedConfig, PipelineConfig
 from herdsman.console import console
 from herdsman.store.run_store import RunStore
 from herdsman.teachers.base import Teacher
@@ -44,11 +44,12 @@ class Context:
     run_dir: Path
     _teacher: Teacher | None = None
     _store: RunStore | None = None
+    _identity: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
-    def config(self) -> Any:
-        """The validated :class:`~herdsman.config.PipelineConfig`."""
+    def config(self) -> PipelineConfig:
+        """The validated pipeline config."""
         return self.loaded.config
 
     def path(self, name: str) -> Path:
@@ -58,19 +59,20 @@ class Context:
     def teacher_options(self) -> TeacherOptions:
         """Teacher options with paths resolved against the config file."""
         options = self.config.teacher
-        data = options.model_dump(exclude={"tokens_per_second"})
-        if options.prices:
-            data["prices"] = self.loaded.resolve(str(options.prices))
+        update: dict[str, Any] = {}
+        prices = getattr(options, "prices", None)
+        if prices:
+            update["prices"] = self.loaded.resolve(str(prices))
         model = options.model
         if (
             model
             and options.backend in ("local", "vllm")
             and ("/" in model or model.startswith("."))
         ):
-            data["model"] = str(self.loaded.resolve(model))
-        if options.batch_api and not options.batch_journal:
-            data["batch_journal"] = self.run_dir / ".herdsman" / "batches.jsonl"
-        return TeacherOptions(**data)
+            update["model"] = str(self.loaded.resolve(model))
+        if getattr(options, "batch_api", False) and not getattr(options, "batch_journal", None):
+            update["batch_journal"] = self.run_dir / ".herdsman" / "batches.jsonl"
+        return options.model_copy(update=update)
 
     def teacher(self) -> Teacher:
         """The teacher, built on first use (loading a local model takes a while)."""
@@ -92,9 +94,15 @@ class Context:
         return self._store
 
     def teacher_identity(self) -> dict[str, Any]:
-        """What of the teacher decides its answers (part of generate/respond fingerprints)."""
-        t = self.config.teacher
-        return {"backend": t.backend, "model": t.model, "base_url": t.base_url}
+        """What of the teacher decides its answers (part of generate/respond fingerprints).
+
+        The same backend, model and endpoint that name its calls in the run
+        store (:meth:`TeacherOptions.identity`): new weights in the same folder
+        make the stages that used the teacher out of date.
+        """
+        if self._identity is None:
+            self._identity = self.teacher_options().identity()
+        return self._identity
 
     def release_teacher(self) -> None:
         """Close the teacher and hand its memory back; the next :meth:`teacher` builds it again.

@@ -9,6 +9,7 @@ from herdsman.console import console
 from herdsman.pipeline.context import Context
 from herdsman.pipeline.estimate import Estimate, estimate
 from herdsman.pipeline.runner import is_up_to_date, read_manifest, select_stages
+from herdsman.teachers.openai_http import OpenAIOptions
 
 
 def _duration(seconds: float) -> str:
@@ -59,7 +60,7 @@ def print_dry_run(loaded: LoadedConfig, stages: list[str] | None = None) -> Esti
     console.print(table)
     console.print(f"teacher: {est.backend} {est.model}; tokens counted with {est.tokenizer}")
     options = ctx.teacher_options()
-    if options.backend == "openai":
+    if isinstance(options, OpenAIOptions):
         where = options.key_destination() or (
             f"no API key (${options.api_key_env} is not set) for {options.base_url}"
         )

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from herdsman.pipeline.context import Context
-from herdsman.pipeline.stages.generate import planner_for, strategies
+from herdsman.pipeline.run_files import configured_planner, strategies
 from herdsman.pipeline.stages.seeds import load_configured_seeds
 from herdsman.records import Seed
+from herdsman.teachers.openai_http import OpenAIOptions
 
 SAMPLED_PROMPTS = 200
 CHAT_OVERHEAD = 8  # role markers and separators per message, roughly
@@ -128,7 +129,7 @@ def estimate(ctx: Context, only: set[str] | None = None) -> Estimate:
     prompt = sum(s.prompt_tokens for s in stages)
     expected = sum(s.completion_expected for s in stages)
     ceiling = sum(s.completion_max for s in stages)
-    if options.backend == "openai":
+    if isinstance(options, OpenAIOptions):
         from herdsman.teachers.pricing import PriceTable
 
         prices = PriceTable.from_file(options.prices) if options.prices else PriceTable()
@@ -179,16 +180,16 @@ def _generation(
     count: Callable[[str], int],
     mean_instr: float,
 ) -> StageEstimate:
-    from herdsman.generation.generate import GenerateSettings
     from herdsman.generation.topics import load_topic_list
+    from herdsman.pipeline.stages.generate import generate_settings
 
     gen = ctx.config.generate
     topics: list[str] = []
     if strategy == "topic":
         path = ctx.path("topics.txt")
         topics = load_topic_list(path) if path.is_file() else ["Topic one", "Topic two", "Three"]
-    planner = planner_for(ctx, strategy, seeds, topics)
-    budget = GenerateSettings(n=n, wave=gen.wave, max_calls=gen.max_calls).call_budget()
+    planner = configured_planner(ctx, strategy, seeds, topics)
+    budget = generate_settings(gen, n, ctx.teacher_options()).call_budget()
     sample = [planner.plan(i) for i in range(min(SAMPLED_PROMPTS, budget))]
     per_call = _mean([c.per_call for c in sample], 20.0)
     calls = min(budget, math.ceil(n / (per_call * gen.expected_keep_rate)))

@@ -14,7 +14,9 @@ import itertools
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from herdsman.embedded import EMBEDDED_MODELS, converted_folder
 from herdsman.errors import TeacherFatalError, is_out_of_memory
@@ -28,6 +30,7 @@ from herdsman.teachers.base import (
     choice_distribution,
 )
 from herdsman.teachers.identity import folder_identity
+from herdsman.teachers.options import RayOptions, TeacherOptions, cli
 
 WINDOW_BATCHES = 8  # prompts sorted by length within batch_size * WINDOW_BATCHES
 
@@ -291,3 +294,27 @@ def _eos_ids(lm: Any, tok: Any) -> list[int]:
     if tok.eos_token_id is not None:
         found.add(tok.eos_token_id)
     return sorted(found)
+
+
+class LocalOptions(RayOptions, TeacherOptions):
+    """The ``local`` backend: a transformers model in this process (CPU or GPU)."""
+
+    backend: Literal["local"] = Field("local", json_schema_extra=cli(flag="--teacher"))
+    batch_size: int = Field(16, ge=1, description="Prompts per generate() batch")
+    device: str | None = Field(
+        None, description="cpu, cuda, ... (default: the best available)",
+        json_schema_extra=cli(hidden=True),
+    )  # fmt: skip
+
+    def in_flight(self) -> int:
+        """Prompts per batch, times the Ray workers."""
+        return self.batch_size * self.ray_width()
+
+    def identity(self) -> dict[str, str]:
+        """Backend, model name and the folder's weights fingerprint (see ``identity``)."""
+        path, name = resolve_model_path(self.model)
+        return {"backend": "local", "model": name, "endpoint": folder_identity(path)}
+
+    def build(self) -> Teacher:
+        """A :class:`LocalTeacher` (weights load on first use)."""
+        return LocalTeacher(self.model, batch_size=self.batch_size, device=self.device)

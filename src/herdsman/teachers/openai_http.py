@@ -21,16 +21,20 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import os
 import random
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import aiohttp
 import orjson
+from pydantic import Field, model_validator
 
-from herdsman.errors import TeacherFatalError
+from herdsman.errors import HerdsmanError, TeacherFatalError
+from herdsman.teachers import OPENAI_DEFAULT_URL
 from herdsman.teachers.base import (
     CHOICE,
     ChatRequest,
@@ -41,6 +45,7 @@ from herdsman.teachers.base import (
     choice_mass,
 )
 from herdsman.teachers.identity import endpoint_identity
+from herdsman.teachers.options import TeacherOptions, cli, key_may_go_to
 from herdsman.teachers.pricing import PriceTable
 from herdsman.teachers.ratelimit import RateBucket
 
@@ -329,3 +334,103 @@ def _error_detail(payload: bytes) -> str:
         return ""
     message = " ".join(str(message).split())
     return f": {message[:200]}"
+
+
+class OpenAIOptions(TeacherOptions):
+    """The ``openai`` backend: any OpenAI-compatible endpoint (OpenAI, a vLLM server, a gateway)."""
+
+    backend: Literal["openai"] = Field("openai", json_schema_extra=cli(flag="--teacher"))
+    base_url: str = Field(OPENAI_DEFAULT_URL, description="OpenAI-compatible endpoint")
+    api_key_env: str = Field(
+        "OPENAI_API_KEY", description="Environment variable holding the API key"
+    )
+    concurrency: int = Field(16, ge=1, le=4096, description="Requests in flight")
+    timeout_s: float = Field(
+        120.0, gt=0, description="Seconds per HTTP request", json_schema_extra=cli(flag="--timeout")
+    )
+    max_retries: int = Field(6, ge=0, description="Retries per call")
+    rpm: float | None = Field(None, gt=0, description="Requests-per-minute limit")
+    tpm: float | None = Field(None, gt=0, description="Tokens-per-minute limit")
+    prices: Path | None = Field(
+        None, description="YAML/JSON price table: model: {input, output} USD per 1M tokens"
+    )
+    batch_api: bool = Field(
+        False,
+        description="Submit through the Batch API (half price, answers within 24 h; re-run the "
+        "same command to resume polling)",
+    )
+    batch_journal: Path | None = Field(None, json_schema_extra=cli(hidden=True))
+    batch_poll_s: float = Field(
+        30.0, gt=0, description="Seconds between Batch API polls",
+        json_schema_extra=cli(flag="--poll"),
+    )  # fmt: skip
+    allow_insecure_key: bool = Field(
+        False,
+        description="Send the API key over plain HTTP to a non-loopback host (refused otherwise)",
+    )
+
+    @model_validator(mode="after")
+    def _needs_a_model(self) -> OpenAIOptions:
+        if not self.model:
+            raise ValueError("model: required with the openai backend (the name the server knows)")
+        return self
+
+    def in_flight(self) -> int:
+        """HTTP requests in flight."""
+        return self.concurrency
+
+    def key_destination(self) -> str | None:
+        """Where the API key would go, in words (``None``: no key in the environment)."""
+        if not os.environ.get(self.api_key_env):
+            return None
+        return f"the API key in ${self.api_key_env} goes to {self.base_url}"
+
+    def identity(self) -> dict[str, str]:
+        """Backend, model name and the normalised endpoint."""
+        return {
+            "backend": "openai",
+            "model": self.model or "",
+            "endpoint": endpoint_identity(self.base_url),
+        }
+
+    def build(self) -> Teacher:
+        """An :class:`OpenAITeacher` (or the Batch API teacher).
+
+        Raises:
+            HerdsmanError: An API key that would go over plain HTTP to another
+                host, no key for the OpenAI API itself, or the Batch API with no journal.
+        """
+        key = os.environ.get(self.api_key_env) or None
+        if key is not None and not self.allow_insecure_key and not key_may_go_to(self.base_url):
+            raise HerdsmanError(
+                f"refusing to send the API key in ${self.api_key_env} to {self.base_url}: "
+                "keys go only over https or to a loopback address (set allow_insecure_key: true "
+                "or pass --allow-insecure-key if you mean it)"
+            )
+        if key is None and self.base_url.rstrip("/") == OPENAI_DEFAULT_URL:
+            raise HerdsmanError(
+                f"environment variable {self.api_key_env} is not set (the OpenAI API needs a "
+                "key; api_key_env / --api-key-env names another variable)"
+            )
+        prices = PriceTable.from_file(self.prices) if self.prices else PriceTable()
+        if self.batch_api:
+            from herdsman.teachers.openai_batch import BatchSettings, OpenAIBatchTeacher
+
+            if self.batch_journal is None:
+                raise HerdsmanError("the Batch API needs a journal file (batch_journal)")
+            batch = BatchSettings(
+                base_url=self.base_url,
+                journal=self.batch_journal,
+                poll_s=self.batch_poll_s,
+                timeout_s=self.timeout_s,
+            )
+            return OpenAIBatchTeacher(self.model or "", key, batch, prices)
+        settings = OpenAISettings(
+            base_url=self.base_url,
+            concurrency=self.concurrency,
+            timeout_s=self.timeout_s,
+            max_retries=self.max_retries,
+            rpm=self.rpm,
+            tpm=self.tpm,
+        )
+        return OpenAITeacher(self.model or "", key, settings, prices)

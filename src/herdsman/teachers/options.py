@@ -1,92 +1,107 @@
-"""How to reach a teacher: one settings record shared by the command line and configs.
+"""How to reach a teacher: the settings every backend shares, and the in-flight width.
 
-Kept apart from :mod:`herdsman.teachers.factory` (which imports the backends)
-so that reading a config never loads a backend.
+Each backend module (``local``, ``openai_http``, ``vllm_offline``) defines one
+validated settings model, a subclass of :class:`TeacherOptions` tagged by its
+``backend`` field; :mod:`herdsman.teachers.registry` lists them, and a
+config's ``teacher:`` section and the commands' teacher options are that
+union (:func:`herdsman.teachers.registry.parse_teacher`). A setting of one
+backend given to another is an error, not silently ignored.
+
+**In-flight width.** How many calls a teacher works on at once has one name
+per backend, because it means a different thing for each: ``concurrency``
+(HTTP requests in flight, openai), ``batch_size`` (prompts per ``generate()``
+batch, local) and ``window`` (prompts per vLLM engine call, vllm); with Ray,
+each of ``ray_workers`` works on that many. :meth:`TeacherOptions.in_flight`
+is the product, and it is what ``generate.wave`` defaults to.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
-from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from herdsman.teachers import OPENAI_DEFAULT_URL
+if TYPE_CHECKING:
+    from herdsman.teachers.base import Teacher
 
 
-class VLLMEngineArgs(BaseModel):
-    """The ``vllm.LLM`` engine settings herdsman passes through (``teacher.engine_args``).
+def cli(
+    *, flag: str | None = None, aliases: tuple[str, ...] = (), hidden: bool = False
+) -> dict[str, Any]:
+    """A setting's command-line details, kept beside its field (``json_schema_extra=cli(...)``).
 
-    Unset fields keep vLLM's defaults. ``tensor_parallel_size`` spreads one
-    model over that many GPUs (a 70B teacher); on Ray each actor then asks
-    for that many GPUs. ``max_model_len`` caps the context so that a
-    long-context model starts on a smaller card; ``gpu_memory_utilization``
-    is the share of each GPU vLLM reserves (its default is 0.9).
+    Every config section and teacher backend uses it; the commands read it
+    through :mod:`herdsman.cli.section_options`.
+
+    Args:
+        flag: The option's name where ``--kebab-name`` would clash or mislead.
+        aliases: Further names users expect (``--lr``) or that older releases used.
+        hidden: The setting is not offered on the command line.
     """
-
-    model_config = ConfigDict(extra="forbid")
-
-    tensor_parallel_size: int | None = Field(None, ge=1, le=64)
-    pipeline_parallel_size: int | None = Field(None, ge=1, le=64)
-    max_model_len: int | None = Field(None, ge=16)
-    gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
-    dtype: Literal["auto", "bfloat16", "float16", "float32"] | None = None
-    enforce_eager: bool | None = None
-    max_num_seqs: int | None = Field(None, ge=1)
-    enable_prefix_caching: bool | None = None
-    quantization: str | None = None
-    seed: int | None = None
-
-    def as_kwargs(self) -> dict[str, object]:
-        """The set fields, as ``vllm.LLM`` keyword arguments."""
-        return self.model_dump(exclude_none=True)
-
-    def gpus(self) -> int:
-        """GPUs one engine uses."""
-        return (self.tensor_parallel_size or 1) * (self.pipeline_parallel_size or 1)
+    return {"cli": {"flag": flag, "aliases": list(aliases), "hidden": hidden}}
 
 
 class TeacherOptions(BaseModel):
-    """How to reach a teacher. The CLI's teacher options and a config's ``teacher:`` section."""
+    """Settings every teacher backend has; subclasses add their own (see the module docstring)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    backend: Literal["local", "openai", "vllm"] = "local"
-    model: str | None = None
-    base_url: str = OPENAI_DEFAULT_URL
-    api_key_env: str = "OPENAI_API_KEY"
-    concurrency: int = Field(16, ge=1, le=4096)
-    timeout_s: float = Field(120.0, gt=0)
-    max_retries: int = Field(6, ge=0)
-    rpm: float | None = Field(None, gt=0)
-    tpm: float | None = Field(None, gt=0)
-    prices: Path | None = None
-    batch_size: int = Field(16, ge=1)
-    window: int = Field(
-        4096, ge=1, description="vllm: requests per engine call (and per Ray task with vllm)"
+    backend: str = Field(
+        "local",
+        description="Backend: local, openai or vllm (herdsman[vllm], GPU)",
+        json_schema_extra=cli(flag="--teacher"),
     )
-    engine_args: VLLMEngineArgs = Field(default_factory=VLLMEngineArgs)
-    device: str | None = None
-    batch_api: bool = Field(False, description="openai: use the Batch API (half price, <= 24 h)")
-    batch_journal: Path | None = None
-    batch_poll_s: float = Field(30.0, gt=0)
-    ray_address: str | None = Field(
-        None, description="Run calls on Ray: local (start a cluster here), auto, or ray://HOST:PORT"
+    model: str | None = Field(
+        None,
+        description="Model name (openai) or model folder / cached hub id (local, vllm; default: "
+        "embedded SmolLM2-135M-Instruct)",
     )
-    ray_workers: int = Field(2, ge=1)
-    allow_insecure_key: bool = Field(
-        False,
-        description="Send the API key over plain HTTP to a non-loopback host (off: refused)",
+    tokens_per_second: float = Field(
+        50.0,
+        gt=0,
+        description="Dry-run estimate of generated tokens/s",
+        json_schema_extra=cli(hidden=True),
     )
 
+    def in_flight(self) -> int:
+        """Calls this teacher works on at once (see the module docstring)."""
+        return 1
+
     def key_destination(self) -> str | None:
-        """Where the API key would go, in words (``None``: no key for this backend/endpoint)."""
-        if self.backend != "openai" or not os.environ.get(self.api_key_env):
-            return None
-        return f"the API key in ${self.api_key_env} goes to {self.base_url}"
+        """Where an API key would go, in words (``None``: no key for this backend)."""
+        return None
+
+    def identity(self) -> dict[str, str]:
+        """What of the teacher decides its answers: backend, model and endpoint.
+
+        The same values name its calls in the run store (a teacher's
+        ``backend``, ``model`` and ``endpoint``), so a stage fingerprint and a
+        call key change together: new weights in the same folder are a new
+        teacher for both.
+        """
+        raise NotImplementedError
+
+    def build(self) -> Teacher:
+        """The teacher these settings describe (one process; Ray is added by the factory)."""
+        raise NotImplementedError
+
+
+class RayOptions(BaseModel):
+    """Settings of backends that can spread their calls over Ray workers."""
+
+    ray_address: str | None = Field(
+        None,
+        description="Spread calls over Ray workers (herdsman[ray]): local (start a cluster on "
+        "the local host), auto (the running cluster) or ray://HOST:PORT",
+        json_schema_extra=cli(flag="--ray"),
+    )
+    ray_workers: int = Field(2, ge=1, description="Ray worker actors")
+
+    def ray_width(self) -> int:
+        """Workers that share the calls (1 without Ray)."""
+        return self.ray_workers if self.ray_address else 1
 
 
 def key_may_go_to(base_url: str) -> bool:

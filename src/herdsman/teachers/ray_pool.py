@@ -5,7 +5,7 @@
 finished calls and commits every result to the run store on the driver (so a
 run on Ray is resumable, never duplicates a record, and can be finished by a
 single process, or the other way round). Each worker is a Ray actor holding
-one teacher built from the same :class:`TeacherOptions` (``local`` on CPU
+one teacher built from the same backend settings (``local`` on CPU
 workers, ``vllm`` with one GPU per actor); the driver hands out chunks of
 requests and collects answers as each chunk finishes. Before any actor starts,
 the cluster's free CPUs and GPUs are checked against what the workers ask for
@@ -56,9 +56,9 @@ class TeacherWorker:
     def __init__(self, options: dict[str, Any]) -> None:
         """Build the teacher (weights load on the first chunk)."""
         from herdsman.teachers.factory import build_teacher
-        from herdsman.teachers.options import TeacherOptions
+        from herdsman.teachers.registry import parse_teacher
 
-        self.teacher = build_teacher(TeacherOptions(**options))
+        self.teacher = build_teacher(parse_teacher(options))
 
     def answer(self, requests: list[ChatRequest]) -> list[tuple[str, Completion]]:
         """Answer one chunk."""
@@ -157,7 +157,7 @@ class RayTeacher(Teacher):
         self._options = inner.model_dump(mode="json")
         self.address, self.workers = address, max(1, workers)
         self.cpus, self.gpus = cpus_per_worker, gpus_per_worker
-        self.chunk = inner.window if inner.backend == "vllm" else inner.batch_size
+        self.chunk = inner.in_flight()  # one worker's width (ray_address is unset here)
         self._pool: Any = None
         self._actors: list[Any] = []
 

@@ -18,7 +18,9 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from herdsman.errors import TeacherFatalError
 from herdsman.teachers.base import (
@@ -32,6 +34,7 @@ from herdsman.teachers.base import (
 )
 from herdsman.teachers.identity import folder_identity
 from herdsman.teachers.local import resolve_model_path
+from herdsman.teachers.options import RayOptions, TeacherOptions, cli
 
 
 def sampling_kwargs(request: ChatRequest) -> dict[str, Any]:
@@ -160,3 +163,61 @@ class VLLMTeacher(Teacher):
             for request, completion in zip(window, self.generate(window), strict=True):
                 sink.put(request, completion)
             sink.flush()
+
+
+class VLLMEngineArgs(BaseModel):
+    """The ``vllm.LLM`` engine settings herdsman passes through (``teacher.engine_args``).
+
+    Unset fields keep vLLM's defaults. ``tensor_parallel_size`` spreads one
+    model over that many GPUs (a 70B teacher); on Ray each actor then asks
+    for that many GPUs. ``max_model_len`` caps the context so that a
+    long-context model starts on a smaller card; ``gpu_memory_utilization``
+    is the share of each GPU vLLM reserves (its default is 0.9).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    tensor_parallel_size: int | None = Field(None, ge=1, le=64)
+    pipeline_parallel_size: int | None = Field(None, ge=1, le=64)
+    max_model_len: int | None = Field(None, ge=16)
+    gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] | None = None
+    enforce_eager: bool | None = None
+    max_num_seqs: int | None = Field(None, ge=1)
+    enable_prefix_caching: bool | None = None
+    quantization: str | None = None
+    seed: int | None = None
+
+    def as_kwargs(self) -> dict[str, object]:
+        """The set fields, as ``vllm.LLM`` keyword arguments."""
+        return self.model_dump(exclude_none=True)
+
+    def gpus(self) -> int:
+        """GPUs one engine uses."""
+        return (self.tensor_parallel_size or 1) * (self.pipeline_parallel_size or 1)
+
+
+class VLLMOptions(RayOptions, TeacherOptions):
+    """The ``vllm`` backend: vLLM's offline engine in this process (GPU; ``herdsman[vllm]``)."""
+
+    backend: Literal["vllm"] = Field("vllm", json_schema_extra=cli(flag="--teacher"))
+    window: int = Field(4096, ge=1, description="Requests per vLLM engine call (and per Ray task)")
+    engine_args: VLLMEngineArgs = Field(
+        default_factory=VLLMEngineArgs,
+        description="vLLM engine setting KEY=VALUE (repeatable): tensor_parallel_size, "
+        "max_model_len, gpu_memory_utilization, dtype, enforce_eager, ...",
+        json_schema_extra=cli(flag="--engine-arg"),
+    )
+
+    def in_flight(self) -> int:
+        """Requests per engine call, times the Ray workers."""
+        return self.window * self.ray_width()
+
+    def identity(self) -> dict[str, str]:
+        """Backend, model name and the folder's weights fingerprint."""
+        path, name = resolve_model_path(self.model)
+        return {"backend": "vllm", "model": name, "endpoint": folder_identity(path)}
+
+    def build(self) -> Teacher:
+        """A :class:`VLLMTeacher` (the engine starts on first use)."""
+        return VLLMTeacher(self.model, window=self.window, engine_args=self.engine_args.as_kwargs())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from herdsman.config import AnalyzeConfig
 from herdsman.console import console
 from herdsman.pipeline.context import (
     ANALYSIS,
@@ -22,23 +23,22 @@ def _analyze_inputs(ctx: Context) -> dict[str, Path]:
     return {"dataset": ctx.path(DATASET)}
 
 
-def _run_analyze(ctx: Context) -> dict[str, Any]:
+def analyze_dataset(dataset: Path, out: Path, cfg: AnalyzeConfig, indent: str = "") -> Any:
+    """The analyze operation (``herdsman analyze`` and the stage): analyse, print the summary.
+
+    Returns:
+        The :class:`~herdsman.dataset.analyze.AnalysisResult`.
+    """
     from herdsman.dataset.analyze import AnalyzeSettings, analyze, summary_lines
 
-    cfg = ctx.config.analyze
-    result = analyze(
-        ctx.path(DATASET),
-        ctx.path(ANALYSIS),
-        AnalyzeSettings(
-            batch_size=cfg.batch_size,
-            max_points=cfg.max_points,
-            embed_sample=cfg.embed_sample,
-            perplexity=cfg.perplexity,
-            seed=cfg.seed,
-        ),
-    )
+    result = analyze(dataset, out, AnalyzeSettings.from_config(cfg))
     for line in summary_lines(result):
-        console.print(f"  {line}")
+        console.print(f"{indent}{line}")
+    return result
+
+
+def _run_analyze(ctx: Context) -> dict[str, Any]:
+    result = analyze_dataset(ctx.path(DATASET), ctx.path(ANALYSIS), ctx.config.analyze, "  ")
     return {"timings_s": result.numbers["timings_s"], "rows": result.numbers["rows"]}
 
 

@@ -19,13 +19,13 @@ from herdsman.pipeline.context import (
     Context,
     Stage,
 )
-from herdsman.pipeline.stages.generate import (
+from herdsman.pipeline.run_files import (
+    configured_planner,
+    dataset_input,
     generated_path,
-    planner_for,
     read_seed_file,
     strategies,
 )
-from herdsman.pipeline.stages.quality import dataset_input
 
 
 def eval_files(ctx: Context) -> list[Path]:
@@ -59,7 +59,7 @@ def _card_info(ctx: Context) -> Any:
     if "example" in strategies(ctx):
         seeds = read_seed_file(ctx.path(SEEDS))
         try:
-            example_prompt = planner_for(ctx, "example", seeds, []).plan(0).prompt
+            example_prompt = configured_planner(ctx, "example", seeds, []).plan(0).prompt
         except HerdsmanError:
             example_prompt = ""
     gen = ctx.config.generate

@@ -24,6 +24,7 @@ from herdsman.pipeline.context import (
     eval_path,
     student_dir,
 )
+from herdsman.pipeline.run_files import evaluation_enabled
 
 
 def _probes_file(ctx: Context) -> Path | None:
@@ -85,10 +86,6 @@ def _run_evaluate(ctx: Context) -> dict[str, Any]:
         "means": {m["name"]: m["mean"] for m in benchmarks["models"]},
         "imitation": {s["model"]: s["rouge_l"] for s in imitation["scores"]} if imitation else None,
     }
-
-
-def evaluation_enabled(ctx: Context) -> bool:
-    return bool(ctx.config.students) and ctx.config.evaluation.enabled
 
 
 STAGE = Stage(

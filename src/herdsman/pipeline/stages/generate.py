@@ -5,27 +5,30 @@ from __future__ import annotations
 import time
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from herdsman.config import GenerateConfig
 from herdsman.console import console, progress_bar
-from herdsman.io.jsonl import iter_json_objects
+from herdsman.errors import HerdsmanError
 from herdsman.pipeline.context import (
     SEEDS,
     TOPICS,
     Context,
     Stage,
 )
-from herdsman.records import Seed
+from herdsman.pipeline.run_files import (
+    configured_planner,
+    generated_path,
+    read_seed_file,
+    strategies,
+)
+from herdsman.store.run_store import RunStore
+from herdsman.teachers.base import Teacher
+from herdsman.teachers.options import TeacherOptions
 
-
-def strategies(ctx: Context) -> dict[str, int]:
-    """Generation strategies with a positive count."""
-    return {s: n for s, n in ctx.config.generate.strategies.items() if n > 0}
-
-
-def generated_path(ctx: Context, strategy: str) -> Path:
-    """Output of one generation strategy."""
-    return ctx.path(f"generated_{strategy}.jsonl")
+if TYPE_CHECKING:
+    from herdsman.generation.generate import GenerateReport, GenerateSettings
+    from herdsman.generation.prompts import Planner
 
 
 def _generate_inputs(ctx: Context) -> dict[str, Path]:
@@ -46,26 +49,48 @@ def _generate_settings(ctx: Context) -> dict[str, Any]:
     }
 
 
-def planner_for(ctx: Context, strategy: str, seeds: list[Seed], topics: list[str]) -> Any:
-    """The generation planner of a strategy, as the config describes it."""
-    from herdsman.generation.prompts import Planner, PromptTemplate
+def generate_settings(cfg: GenerateConfig, n: int, teacher: TeacherOptions) -> GenerateSettings:
+    """The run settings of one strategy: ``wave`` defaults to the teacher's in-flight width."""
+    from herdsman.generation.filters import FilterConfig
+    from herdsman.generation.generate import GenerateSettings
 
-    gen = ctx.config.generate
-    template = PromptTemplate.from_file(ctx.loaded.resolve(gen.template)) if gen.template else None
-    weights = {f"seeds[{i}]": s.weight for i, s in enumerate(ctx.config.seeds)}
-    return Planner(
-        strategy,
-        seeds,
-        template=template,
-        topics=topics,
-        seed=gen.seed,
-        weights=None if len(weights) == 1 else weights,  # one source: nothing to weigh
+    try:
+        filters = FilterConfig().without(cfg.disable_filters)
+    except ValueError as exc:
+        raise HerdsmanError(f"disable_filters: {exc}") from None
+    return GenerateSettings(
+        n=n,
+        sampling=cfg.sampling,
+        wave=cfg.wave or teacher.in_flight(),
+        max_calls=cfg.max_calls,
+        threshold=cfg.dedup_threshold,
+        filters=filters,
     )
 
 
-def read_seed_file(path: Path) -> list[Seed]:
-    """Seeds written by the seeds stage."""
-    return [Seed.model_validate(obj) for _, obj in iter_json_objects(path)]
+def generate_instructions(
+    teacher: Teacher,
+    store: RunStore,
+    planner: Planner,
+    settings: GenerateSettings,
+    out: Path,
+    indent: str = "",
+) -> GenerateReport:
+    """The generate operation (``herdsman generate`` and the stage), one strategy.
+
+    Asks the teacher in waves until ``settings.n`` instructions are kept (or the
+    call budget is spent), with a progress bar; prints the report's lines.
+    """
+    from herdsman.generation.generate import generate
+
+    with progress_bar(f"generate ({planner.strategy})") as (bar, task):
+        bar.update(task, total=settings.n)
+        report = generate(
+            teacher, store, planner, settings, out, on_progress=partial(_show_kept, bar, task)
+        )
+    for line in report.lines():
+        console.print(f"{indent}{line}")
+    return report
 
 
 def _show_kept(bar: Any, task: Any, kept: int) -> None:
@@ -73,8 +98,6 @@ def _show_kept(bar: Any, task: Any, kept: int) -> None:
 
 
 def _run_generate(ctx: Context) -> dict[str, Any]:
-    from herdsman.generation.filters import FilterConfig
-    from herdsman.generation.generate import GenerateSettings, generate
     from herdsman.generation.topics import load_topic_list
 
     gen = ctx.config.generate
@@ -82,26 +105,13 @@ def _run_generate(ctx: Context) -> dict[str, Any]:
     topics = load_topic_list(ctx.path(TOPICS)) if "topic" in strategies(ctx) else []
     summary: dict[str, Any] = {}
     for strategy, n in strategies(ctx).items():
-        planner = planner_for(ctx, strategy, seeds, topics)
-        settings = GenerateSettings(
-            n=n,
-            sampling=gen.sampling,
-            wave=gen.wave,
-            max_calls=gen.max_calls,
-            threshold=gen.dedup_threshold,
-            filters=FilterConfig().without(gen.disable_filters),
-        )
+        planner = configured_planner(ctx, strategy, seeds, topics)
+        settings = generate_settings(gen, n, ctx.teacher_options())
         started = time.perf_counter()
-        with progress_bar(f"generate ({strategy})") as (bar, task):
-            bar.update(task, total=n)
-            report = generate(
-                ctx.teacher(),
-                ctx.store(),
-                planner,
-                settings,
-                generated_path(ctx, strategy),
-                on_progress=partial(_show_kept, bar, task),
-            )
+        report = generate_instructions(
+            ctx.teacher(), ctx.store(), planner, settings, generated_path(ctx, strategy),
+            indent=f"  {strategy}: ",
+        )  # fmt: skip
         summary[strategy] = {
             "kept": report.kept,
             "asked": n,
@@ -113,8 +123,6 @@ def _run_generate(ctx: Context) -> dict[str, Any]:
             "near_duplicates": report.near_duplicates,
             "seconds": round(time.perf_counter() - started, 1),
         }
-        for line in report.lines():
-            console.print(f"  {strategy}: {line}")
         if not report.reached:
             ctx.notes.append(
                 f"generate ({strategy}): kept {report.kept} of {n} within the call budget "

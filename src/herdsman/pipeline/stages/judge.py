@@ -20,7 +20,7 @@ from herdsman.pipeline.context import (
     Stage,
     eval_path,
 )
-from herdsman.pipeline.stages.evaluate import evaluation_enabled
+from herdsman.pipeline.run_files import evaluation_enabled
 
 
 def _student_base_pairs(ctx: Context) -> list[tuple[str, str]]:

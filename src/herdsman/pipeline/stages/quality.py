@@ -6,31 +6,53 @@ import json
 from pathlib import Path
 from typing import Any
 
+from herdsman.config import QualityConfig
 from herdsman.console import console
+from herdsman.errors import HerdsmanError
 from herdsman.io.atomic import write_text_atomic
 from herdsman.pipeline.context import ANSWERS, QUALITY, RESPONSES, Context, Stage
 
 
-def _run_quality(ctx: Context) -> dict[str, Any]:
+def gate_answers(
+    responses: Path,
+    out: Path,
+    removed: Path,
+    cfg: QualityConfig,
+    report: Path | None = None,
+    prefix: str = "",
+) -> dict[str, Any]:
+    """The quality operation (``herdsman quality`` and the stage): gate, report, print.
+
+    Returns:
+        The counts (answers, kept, removed per rule), also written to ``report`` when given.
+    """
     from herdsman.dataset.quality import gate, settings_from
 
-    folder = ctx.path(QUALITY)
-    report = gate(
-        ctx.path(RESPONSES),
-        ctx.path(ANSWERS),
-        folder / "removed.jsonl",
-        settings_from(ctx.config.quality),
+    if not responses.is_file():
+        raise HerdsmanError(f"{responses}: no such file")
+    result = gate(responses, out, removed, settings_from(cfg))
+    summary = result.as_dict()
+    if report is not None:
+        write_text_atomic(report, json.dumps(summary, indent=1))
+    gone = ", ".join(f"{rule}: {n}" for rule, n in result.removed.most_common()) or "none"
+    console.print(
+        f"{prefix}kept {result.kept} of {result.answers} answers -> {out} (removed: {gone})"
     )
-    summary = report.as_dict()
-    write_text_atomic(folder / "report.json", json.dumps(summary, indent=1))
-    removed = ", ".join(f"{rule}: {n}" for rule, n in report.removed.most_common()) or "none"
-    console.print(f"  quality: kept {report.kept} of {report.answers} answers (removed: {removed})")
+    if result.removed and not prefix:
+        console.print(f"removed answers and their rule: {removed}")
     return summary
 
 
-def dataset_input(ctx: Context) -> Path:
-    """What the dataset stage reads: the gated answers, or every response with the gate off."""
-    return ctx.path(ANSWERS) if ctx.config.quality.enabled else ctx.path(RESPONSES)
+def _run_quality(ctx: Context) -> dict[str, Any]:
+    folder = ctx.path(QUALITY)
+    return gate_answers(
+        ctx.path(RESPONSES),
+        ctx.path(ANSWERS),
+        folder / "removed.jsonl",
+        ctx.config.quality,
+        folder / "report.json",
+        prefix="  quality: ",
+    )
 
 
 STAGE = Stage(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from herdsman.config import RespondConfig
 from herdsman.console import console, progress_bar
-from herdsman.errors import IncompleteStage
+from herdsman.errors import HerdsmanError, IncompleteStage
 from herdsman.io.jsonl import iter_json_objects, write_jsonl_atomic
 from herdsman.pipeline.context import (
     INSTRUCTIONS,
@@ -15,7 +16,12 @@ from herdsman.pipeline.context import (
     Context,
     Stage,
 )
-from herdsman.pipeline.stages.generate import generated_path, strategies
+from herdsman.pipeline.run_files import generated_path, strategies
+from herdsman.store.run_store import RunStore
+from herdsman.teachers.base import Teacher
+
+if TYPE_CHECKING:
+    from herdsman.generation.respond import RespondReport, RespondSettings
 
 
 def _respond_inputs(ctx: Context) -> dict[str, Path]:
@@ -32,28 +38,60 @@ def _respond_settings(ctx: Context) -> dict[str, Any]:
     }
 
 
-def _run_respond(ctx: Context) -> dict[str, Any]:
-    from herdsman.generation.respond import RespondSettings, respond
+def respond_settings(cfg: RespondConfig, fmt: str = "auto") -> RespondSettings:
+    """The answering settings of a ``respond`` section (and the input file's format)."""
+    from herdsman.generation.respond import RespondSettings
 
+    return RespondSettings(
+        system_prompt=cfg.system_prompt,
+        sampling=cfg.sampling,
+        default_source=cfg.source,
+        drop_truncated=cfg.drop_truncated,
+        fmt=fmt,
+    )
+
+
+def answer_instructions(
+    teacher: Teacher,
+    store: RunStore,
+    instructions: Path,
+    out: Path,
+    settings: RespondSettings,
+    *,
+    skip_bad: bool = False,
+) -> RespondReport:
+    """The respond operation (``herdsman respond`` and the stage): every instruction answered
+    once, in input order, with a progress bar."""
+    from herdsman.generation.respond import respond
+
+    if not instructions.exists():
+        raise HerdsmanError(f"{instructions}: no such file")
+    with progress_bar("respond") as (bar, task):
+        return respond(
+            teacher,
+            store,
+            instructions,
+            out,
+            settings,
+            skip_bad=skip_bad,
+            on_total=lambda total: bar.update(task, total=total),
+            on_progress=lambda: bar.advance(task),
+        )
+
+
+def _run_respond(ctx: Context) -> dict[str, Any]:
     originals = {f"seeds[{i}]" for i, s in enumerate(ctx.config.seeds) if s.originals}
     rows = [obj for _, obj in iter_json_objects(ctx.path(SEEDS)) if obj.get("origin") in originals]
     for strategy in strategies(ctx):
         rows += [obj for _, obj in iter_json_objects(generated_path(ctx, strategy))]
     write_jsonl_atomic(ctx.path(INSTRUCTIONS), rows)
-    cfg = ctx.config.respond
-    settings = RespondSettings(
-        system_prompt=cfg.system_prompt, sampling=cfg.sampling, drop_truncated=cfg.drop_truncated
+    report = answer_instructions(
+        ctx.teacher(),
+        ctx.store(),
+        ctx.path(INSTRUCTIONS),
+        ctx.path(RESPONSES),
+        respond_settings(ctx.config.respond),
     )
-    with progress_bar("respond") as (bar, task):
-        report = respond(
-            ctx.teacher(),
-            ctx.store(),
-            ctx.path(INSTRUCTIONS),
-            ctx.path(RESPONSES),
-            settings,
-            on_total=lambda total: bar.update(task, total=total),
-            on_progress=lambda: bar.advance(task),
-        )
     console.print(f"  respond: {report.calls.summary()}")
     if report.failed:
         raise IncompleteStage(

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from herdsman.config import SelectConfig
 from herdsman.console import console, phase_progress
 from herdsman.errors import HerdsmanError
 from herdsman.pipeline.context import DATASET, SELECTED, Context, Stage
+
+if TYPE_CHECKING:
+    from herdsman.selection.selector import Judge
 
 
 def scorer_model(ctx: Context) -> str | None:
@@ -53,8 +58,44 @@ def _select_settings(ctx: Context) -> dict[str, Any]:
     return settings
 
 
+def select_pairs(
+    dataset: Path,
+    out: Path,
+    cfg: SelectConfig,
+    judge: Callable[[], Judge] | None,
+    prefix: str = "",
+) -> dict[str, Any]:
+    """The select operation (``herdsman select`` and the stage): score, choose, write, print.
+
+    Args:
+        dataset: The dataset to select from (its train split).
+        out: The selection's folder.
+        cfg: The ``select`` settings; ``cfg.scorer`` is the IFD scorer (already resolved).
+        judge: Builds the quality judge, called only once IFD is done (a GPU teacher and the
+            scorer never share memory); ``None`` when quality is not scored.
+        prefix: Put before the summary line.
+    """
+    from herdsman.selection.selector import select_dataset
+
+    with phase_progress("select") as progress:
+        report = select_dataset(
+            dataset,
+            out,
+            cfg,
+            scorer=cfg.scorer if "ifd" in cfg.scores else None,
+            judge=judge if "quality" in cfg.scores else None,
+            log=console.print,
+            progress=progress,
+        )
+    dropped = ", ".join(f"{r}: {n}" for r, n in report["dropped"].items()) or "none"
+    console.print(
+        f"{prefix}kept {report['kept']} of {report['candidates']} pairs (dropped: {dropped})"
+    )
+    return report
+
+
 def _run_select(ctx: Context) -> dict[str, Any]:
-    from herdsman.selection.selector import Judge, select_dataset
+    from herdsman.selection.selector import Judge
 
     cfg = ctx.config.select
     judge = None
@@ -65,19 +106,12 @@ def _run_select(ctx: Context) -> dict[str, Any]:
 
     if "ifd" in cfg.scores:
         ctx.release_teacher()
-    with phase_progress("select") as progress:
-        report = select_dataset(
-            ctx.path(DATASET),
-            ctx.path(SELECTED),
-            cfg,
-            scorer=scorer_model(ctx),
-            judge=judge,
-            log=console.print,
-            progress=progress,
-        )
-    dropped = ", ".join(f"{r}: {n}" for r, n in report["dropped"].items()) or "none"
-    console.print(
-        f"  select: kept {report['kept']} of {report['candidates']} pairs (dropped: {dropped})"
+    report = select_pairs(
+        ctx.path(DATASET),
+        ctx.path(SELECTED),
+        cfg.model_copy(update={"scorer": scorer_model(ctx)}),
+        judge,
+        prefix="  select: ",
     )
     return {k: report[k] for k in ("candidates", "target", "kept", "dropped")}
 

@@ -4,12 +4,15 @@ For dry runs of a pipeline without spending money, and for herdsman's own
 tests and benchmarks (a real HTTP server on loopback, not a mocked client).
 
 The answer to a request is ``"echo: " + <last user message>``; a generation
-prompt ("Generate N diverse examples ...") gets N ``<example>`` items made of
-words drawn deterministically from the prompt's hash, or a refusal when the
-server runs with ``refuse_generation``; an A-D grading prompt (one that ends
-in ``### Answer: ...`` then ``### Grade:``) gets the grade :func:`stub_grade`
-gives the answer, so a judge run against the stub grades every answer. Markers inside
-the user message inject faults, counted per distinct message:
+prompt (one :func:`herdsman.generation.prompts.requested_count` reads a count
+N from) gets N ``<example>`` items made of words drawn deterministically from
+the prompt's hash, or a refusal when the server runs with
+``refuse_generation``; an A-D grading prompt (one
+:func:`herdsman.evaluate.judge.answer_under_grading` reads an answer from)
+gets the grade :func:`stub_grade` gives the answer, so a judge run against the
+stub grades every answer. The stub never parses those prompts itself: their
+owning modules read them back. Markers inside the user message inject faults,
+counted per distinct message:
 
 - ``[[429:N]]`` / ``[[503:N]]``: the first N requests get that status with ``Retry-After: 1``
 - ``[[500:N]]``: the first N requests get HTTP 500
@@ -27,7 +30,7 @@ It also speaks the Batch API (``POST /v1/files``, ``POST /v1/batches``,
 ``in_progress`` at its first poll and ends at its third, each line answered as
 above.
 
-Run: ``python -m herdsman.teachers.stub_server --port 0 [--delay 0.1] [--api-key KEY]``;
+Run: ``python -m herdsman.testing.stub_server --port 0 [--delay 0.1] [--api-key KEY]``;
 it prints ``PORT <n>`` once listening. ``GET /stats`` returns request counts.
 """
 
@@ -44,10 +47,11 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from herdsman.evaluate.judge import answer_under_grading
+from herdsman.generation.prompts import requested_count
+
 MARKER = re.compile(r"\[\[(\w+)(?::(\d+))?\]\]")
 
-
-_GENERATE = re.compile(r"Generate (\d+) diverse examples")
 _WORDS = [
     "explain",
     "describe",
@@ -120,9 +124,6 @@ def echo_answer(user_content: str, prefix: str = "echo: ") -> str:
     return prefix + user_content
 
 
-_GRADE_PROMPT = re.compile(r"### Answer:\n(.*)\n\n### Grade:\s*$", re.S)
-
-
 def stub_grade(answer: str) -> str:
     """The stub judge's grade of an answer: a letter A-D fixed by the answer's SHA-256."""
     import hashlib
@@ -132,14 +133,14 @@ def stub_grade(answer: str) -> str:
 
 def grade_reply(user_content: str) -> str | None:
     """The stub's reply to an A-D grading prompt, or ``None`` if it is not one."""
-    match = _GRADE_PROMPT.search(user_content)
-    return f"{stub_grade(match.group(1))}. Graded by the stub." if match else None
+    answer = answer_under_grading(user_content)
+    return None if answer is None else f"{stub_grade(answer)}. Graded by the stub."
 
 
 def generation_reply(user_content: str, refuse: bool = False) -> str | None:
     """The stub's reply to a generation prompt, or ``None`` if it is not one."""
-    match = _GENERATE.search(user_content)
-    if not match:
+    count = requested_count(user_content)
+    if count is None:
         return None
     if refuse:
         return "I'm sorry, but I can't help with that request."
@@ -148,7 +149,7 @@ def generation_reply(user_content: str, refuse: bool = False) -> str | None:
 
     rng = random.Random(hashlib.sha256(user_content.encode()).hexdigest())
     items = []
-    for _ in range(int(match.group(1))):
+    for _ in range(count):
         words = rng.sample(_WORDS, 9)
         items.append(
             f"<example>{words[0].capitalize()} the {' '.join(words[1:])} for a curious reader.</example>"
@@ -220,10 +221,10 @@ def reply_to(state: StubState, body: dict[str, Any]) -> tuple[int, Any, dict[str
         or echo_answer(user, state.echo_prefix)
     )
     logprobs = None
-    graded = _GRADE_PROMPT.search(user)
-    if body.get("logprobs") and state.logprobs and graded and not _scripted(messages):
+    graded = answer_under_grading(user)
+    if body.get("logprobs") and state.logprobs and graded is not None and not _scripted(messages):
         # The stub judge is sure of its grade and spreads a little on the others.
-        grade = stub_grade(graded.group(1))
+        grade = stub_grade(graded)
         top = [{"token": g, "logprob": math.log(0.7 if g == grade else 0.1)} for g in "ABCD"]
         logprobs = {"content": [{"token": grade, "logprob": math.log(0.7), "top_logprobs": top}]}
     completion = {
