@@ -47,3 +47,14 @@ def test_edges() -> None:
     assert one is not None and (one.low, one.high, one.n) == (0.5, 0.5, 1)
     with pytest.raises(ValueError, match="same items"):
         paired_difference([1.0, 2.0], [1.0])
+
+
+def test_rounding_noise_is_no_finding() -> None:
+    """Per-item differences that are rounding of one computation in two orders (1e-12 apart)
+    give no finding, where a naive `low > 0` would call them one."""
+    rng = np.random.default_rng(3)
+    noise = 1e-12 + rng.uniform(0, 1e-12, size=40)
+    diff = bootstrap_mean(noise)
+    assert diff is not None and diff.low > 0  # the naive rule would say "higher"
+    assert not diff.excludes_zero()
+    assert diff.low == diff.high == diff.mean  # a constant up to rounding: nothing to resample

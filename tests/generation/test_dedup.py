@@ -11,6 +11,8 @@ from rouge_score.rouge_scorer import _lcs_table, _score_lcs
 from herdsman.generation.dedup import dedup_texts, lcs_length, normalise, rouge_l_f, rouge_tokens
 from tests.conftest import assert_one_line_error, require_data, run_cli
 
+pytestmark = pytest.mark.numeric  # run again under the other BLAS kernel by `make test`
+
 
 def exhaustive(texts: list[str], threshold: float = 0.7) -> list[bool]:
     tokens = [rouge_tokens(t) for t in texts]

@@ -9,6 +9,8 @@ import pytest
 
 from herdsman.selection.ablation import compare_arms, random_subset
 
+pytestmark = pytest.mark.numeric  # run again under the other BLAS kernel by `make test`
+
 
 def write_rows(path: Path, n: int) -> Path:
     path.write_text(

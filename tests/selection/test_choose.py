@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from herdsman.selection.choose import (
     ABOVE_IFD,
@@ -17,6 +18,8 @@ from herdsman.selection.choose import (
     floor_reasons,
     quota_counts,
 )
+
+pytestmark = pytest.mark.numeric  # run again under the other BLAS kernel by `make test`
 
 
 def test_each_floor_names_its_reason() -> None:
@@ -80,3 +83,14 @@ def test_k_center_is_used_among_passing_rows() -> None:
     assert len(kept) == 3 and set(kept) <= {1, 2, 3, 5, 6, 7}
     assert 2 in kept  # the best-graded row is where k-center starts
     assert asked and set(asked[0]) == {1, 2, 3, 5, 6, 7}  # only passing rows are embedded
+
+
+def test_near_ties_in_ifd_rank_by_row_not_by_rounding() -> None:
+    """Two IFDs equal up to float rounding (another batch or machine) rank by row."""
+    from herdsman.selection.choose import rank_key
+
+    a, b = 0.4, 0.4 + 1e-12
+    scores = Scores(quality=None, ifd=[a, b], length=None)
+    assert sorted([0, 1], key=lambda n: rank_key(scores, n)) == [0, 1]
+    swapped = Scores(quality=None, ifd=[b, a], length=None)
+    assert sorted([0, 1], key=lambda n: rank_key(swapped, n)) == [0, 1]

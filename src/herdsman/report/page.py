@@ -18,6 +18,7 @@ from typing import Any
 
 from herdsman.errors import HerdsmanError
 from herdsman.evaluate.evaluator import BENCHMARKS, IMITATION, JUDGE, PROBES, RATINGS_DB
+from herdsman.evaluate.intervals import Interval
 from herdsman.io.atomic import write_text_atomic
 from herdsman.io.templating import template_env
 from herdsman.report import figures as report_figures
@@ -185,15 +186,16 @@ def collect(run_dir: Path) -> ReportData:
 
 def render(data: ReportData) -> str:
     """The HTML page."""
-    return (
-        template_env("herdsman.report")
-        .get_template("report.html")
-        .render(
-            run_dir=str(data.run_dir),
-            generated=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            s=data.sections,
-            missing=data.missing,
-        )
+    env = template_env("herdsman.report")
+    # One rule for "a difference the data supports" (see Interval.excludes_zero).
+    env.tests["finding"] = lambda d: Interval(
+        d["mean"], d["low"], d["high"], d["n"]
+    ).excludes_zero()
+    return env.get_template("report.html").render(
+        run_dir=str(data.run_dir),
+        generated=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        s=data.sections,
+        missing=data.missing,
     )
 
 

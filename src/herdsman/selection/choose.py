@@ -43,6 +43,10 @@ class Scores:
     extra: dict[str, list[float | None]] = field(default_factory=dict)
 
 
+#: Decimals a score is compared at (the precision scores.jsonl records).
+IFD_DIGITS = 6
+
+
 def floor_reasons(scores: Scores, floors: Floors, count: int) -> list[str | None]:
     """For each pair, the first floor it fails (``None``: passes every floor)."""
     reasons: list[str | None] = [None] * count
@@ -60,7 +64,7 @@ def floor_reasons(scores: Scores, floors: Floors, count: int) -> list[str | None
             if value is None:
                 reasons[n] = NO_IFD
                 continue
-            if value >= floors.max_ifd:
+            if round(value, IFD_DIGITS) >= floors.max_ifd:
                 reasons[n] = ABOVE_IFD
                 continue
         if (
@@ -76,6 +80,10 @@ def rank_key(scores: Scores, n: int) -> tuple[float, float, int]:
     """Sort key, best first: higher judge grade, then higher IFD (harder, below the ceiling)."""
     q = scores.quality[n] if scores.quality is not None else None
     d = scores.ifd[n] if scores.ifd is not None else None
+    # Rounded as written to scores.jsonl: a near-tie computed in another order (another
+    # batch or machine) must not reorder the ranking, so rounding ties go to the lower row.
+    q = None if q is None else round(q, IFD_DIGITS)
+    d = None if d is None else round(d, IFD_DIGITS)
     return (-(q if q is not None else -math.inf), -(d if d is not None else -math.inf), n)
 
 
