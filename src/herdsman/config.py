@@ -174,6 +174,14 @@ else:
 class RespondConfig(Section):
     """How the teacher answers every instruction."""
 
+    logprobs: int | None = Field(
+        None,
+        ge=1,
+        le=100,
+        description="Also keep the teacher's top-K token log-probabilities of every answer "
+        "token, for students trained with objective: kd (openai servers allow at most 20)",
+    )
+
     sampling: SamplingParams = SamplingParams(temperature=0.0, max_tokens=512)
     system_prompt: str = Field(
         DEFAULT_SYSTEM_PROMPT, description="System message (the paper's asks for concise answers)"
@@ -341,6 +349,45 @@ class StudentConfig(Section):
     )
     seed: int = Field(42, description="Training seed")
     from_scratch: bool = Field(False, description="Initialise weights randomly from the config")
+    objective: Literal["sft", "kd", "gkd"] = Field(
+        "sft",
+        description="sft: the teacher's text (the paper); kd: the teacher's stored top-k token "
+        "probabilities (needs respond.logprobs and the teacher's tokenizer); gkd: on-policy "
+        "distillation with the local teacher beside the student (TRL)",
+    )
+    init: Literal["base", "prune"] = Field(
+        "base",
+        description="base: start from the base model; prune: cut the base (the teacher) to "
+        "keep_layers decoder layers, dropping those of least block influence",
+    )
+    keep_layers: int | None = Field(
+        None, ge=1, description="Decoder layers a pruned student keeps (init: prune)"
+    )
+    calibration_samples: int = Field(
+        32, ge=1, le=4096, description="Training pairs that rank the layers (init: prune)"
+    )
+    kd_alpha: float = Field(
+        0.5, ge=0, le=1, description="Weight of the distillation loss; 1 - kd_alpha goes to "
+        "cross-entropy on the teacher's tokens (kd)",
+    )  # fmt: skip
+    kd_temperature: float = Field(
+        1.0, gt=0, le=20, description="Softens teacher and student distributions (kd, gkd)"
+    )
+    teacher_model: str | None = Field(
+        None,
+        description="The teacher model beside the student (gkd; default: the pipeline's local "
+        "or vllm teacher)",
+    )
+
+    @model_validator(mode="after")
+    def _init_and_objective(self) -> StudentConfig:
+        if self.init == "prune" and self.keep_layers is None:
+            raise ValueError("keep_layers: required with init: prune")
+        if self.init != "prune" and self.keep_layers is not None:
+            raise ValueError("keep_layers: only with init: prune")
+        if self.init == "prune" and (self.from_scratch or self.method == "lora"):
+            raise ValueError("init: prune trains the cut model fully (not from_scratch, not lora)")
+        return self
 
 
 class JudgeConfig(Section):

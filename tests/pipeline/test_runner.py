@@ -281,3 +281,33 @@ def test_a_teacher_retrained_in_the_same_folder_makes_its_stages_out_of_date(
     # The call keys' endpoint changes with it: the store will not replay the old answers.
     assert endpoint_after != endpoint_before
     assert gen_after["teacher"]["endpoint"] == endpoint_after  # type: ignore[index]
+
+
+def test_kept_logprobs_go_beside_the_dataset_and_into_the_dry_run(
+    stub: StubServer, tmp_path: Path
+) -> None:
+    """respond.logprobs: every dataset row's teacher log-probabilities, in row order, with
+    the tokenizer named in meta.json and the card; the dry run counts their bytes."""
+    from herdsman.embedded import converted_folder
+    from herdsman.io.logprobs import LogprobsMeta, iter_logprobs
+    from tests.conftest import run_cli
+
+    config = make_project(tmp_path, stub.url)
+    tokenizer = str(converted_folder("smollm2-135m-instruct"))
+    text = config.read_text().replace("respond:\n", "respond:\n  logprobs: 3\n", 1)
+    text = text.replace("teacher:\n", f"teacher:\n  tokenizer: {tokenizer}\n", 1)
+    config.write_text(text)
+    planned = run_cli("run", str(config), "--dry-run")
+    assert planned.returncode == 0, planned.stderr
+    assert "teacher log-probabilities to store" in planned.stdout + planned.stderr
+    run_pipeline(
+        load_config(config), ["seeds", "topics", "generate", "respond", "quality", "dataset"]
+    )
+    dataset = tmp_path / "run" / "dataset"
+    for split in ("train", "held_out"):
+        rows = [json.loads(line) for line in (dataset / f"{split}.jsonl").open()]
+        stored = list(iter_logprobs(dataset / "logprobs" / f"{split}.parquet"))
+        assert [k for k, _ in stored] == [r["call_key"] for r in rows]
+    meta = LogprobsMeta.read(dataset / "logprobs")
+    assert meta.k == 3 and meta.tokenizer == tokenizer
+    assert "top-3 token log-probabilities" in (dataset / "README.md").read_text()

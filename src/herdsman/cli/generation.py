@@ -266,7 +266,11 @@ def respond(
 
       herdsman respond all.jsonl -o lamini.jsonl --ray auto --ray-workers 8 --teacher vllm --model /models/Llama-3-70B
     """
-    from herdsman.pipeline.stages.respond import answer_instructions, respond_settings
+    from herdsman.pipeline.stages.respond import (
+        answer_instructions,
+        export_answer_logprobs,
+        respond_settings,
+    )
     from herdsman.teachers.factory import build_teacher
 
     with user_errors():
@@ -276,11 +280,14 @@ def respond(
             options = options.model_copy(update={"batch_journal": journal})
         if not in_path.exists():
             raise HerdsmanError(f"{in_path}: no such file")
+        run_settings = respond_settings(settings, options, fmt)
         built = build_teacher(options)
         with store_for(store, out, store_settings.durability) as run_store:
             report = answer_instructions(
-                built, run_store, in_path, out, respond_settings(settings, fmt), skip_bad=skip_bad
+                built, run_store, in_path, out, run_settings, skip_bad=skip_bad
             )
+            if run_settings.logprobs:
+                export_answer_logprobs(run_store, out, options, run_settings.logprobs)
         console.print(
             f"wrote {report.written} of {report.instructions} records to {out}; "
             f"calls: {report.calls.summary()}"

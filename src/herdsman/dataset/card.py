@@ -41,6 +41,8 @@ class CardInfo:
     ngram: int = 13
     #: The quality gate's counts (``{"answers", "kept", "removed": {rule: n}}``), if it ran.
     quality: dict[str, Any] | None = None
+    #: The teacher's stored log-probabilities: ``(k, tokenizer, vocabulary hash)``, if kept.
+    logprobs: tuple[int, str, str] | None = None
 
 
 def _size_category(n: int) -> str:
@@ -90,6 +92,7 @@ def render_card(report: DatasetReport, info: CardInfo) -> str:
         "empty": report.empty,
         "duplicates": report.duplicates,
         "ngram": info.ngram,
+        "logprobs": info.logprobs,
         "eval_items": report.eval_items,
         "eval_files": len(report.eval_files),
         "contaminated_total": sum(report.contaminated.values()),

@@ -46,6 +46,8 @@ class RespondSettings:
     default_source: str = default_of(RespondConfig, "source")
     drop_truncated: bool = False
     fmt: str = "auto"
+    #: Top-k token log-probabilities to keep with every answer (``None``: none).
+    logprobs: int | None = None
 
 
 @dataclass
@@ -83,9 +85,12 @@ def make_request(
         teacher.model,
         messages,
         sampling or settings.sampling.model_dump(),
+        {"logprobs": settings.logprobs} if settings.logprobs else None,
         endpoint=teacher.endpoint,
     )
-    return ChatRequest(key=key, messages=messages, sampling=settings.sampling)
+    return ChatRequest(
+        key=key, messages=messages, sampling=settings.sampling, logprobs=settings.logprobs
+    )
 
 
 def prompt_hash(messages: tuple[dict[str, str], ...]) -> str:

@@ -59,6 +59,12 @@ def print_dry_run(loaded: LoadedConfig, stages: list[str] | None = None) -> Esti
             )
     console.print(table)
     console.print(f"teacher: {est.backend} {est.model}; tokens counted with {est.tokenizer}")
+    if est.logprob_bytes is not None:
+        expected, ceiling = est.logprob_bytes
+        console.print(
+            f"teacher log-probabilities to store: {expected / 2**20:,.1f} MiB expected, at most "
+            f"{ceiling / 2**20:,.1f} MiB (in the run store, and again beside the dataset)"
+        )
     options = ctx.teacher_options()
     if isinstance(options, OpenAIOptions):
         where = options.key_destination() or (

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from herdsman.io.logprobs import bytes_per_token
 from herdsman.pipeline.context import Context
 from herdsman.pipeline.run_files import configured_planner, strategies
 from herdsman.pipeline.stages.seeds import load_configured_seeds
@@ -49,6 +50,8 @@ class Estimate:
     usd_max: float | None = None
     seconds_expected: float | None = None
     seconds_max: float | None = None
+    #: Bytes of stored teacher log-probabilities (respond.logprobs): expected, at most.
+    logprob_bytes: tuple[int, int] | None = None
 
 
 def token_counter(ctx: Context) -> tuple[Callable[[str], int], str]:
@@ -117,15 +120,27 @@ def estimate(ctx: Context, only: set[str] | None = None) -> Estimate:
             ),
             round(calls * expected_answer),
             calls * max_tokens,
-            f"{len(answered)} originals + {generated_total} generated",
+            f"{len(answered)} originals + {generated_total} generated"
+            + (
+                f"; top-{config.respond.logprobs} log-probabilities kept"
+                if config.respond.logprobs
+                else ""
+            ),
         )
     )
+    respond_stage = stages[-1]
     if config.select.enabled and "quality" in config.select.scores:
         stages.append(_select(ctx, calls, mean_instr, expected_answer, count))
     if only is not None:
         stages = [s for s in stages if s.stage.split(" ", 1)[0] in only]
     options = ctx.teacher_options()
     result = Estimate(stages, how, options.backend, options.model or "embedded default")
+    if config.respond.logprobs and respond_stage in stages:
+        per_token = bytes_per_token(config.respond.logprobs)
+        result.logprob_bytes = (
+            respond_stage.completion_expected * per_token,
+            respond_stage.completion_max * per_token,
+        )
     prompt = sum(s.prompt_tokens for s in stages)
     expected = sum(s.completion_expected for s in stages)
     ceiling = sum(s.completion_max for s in stages)

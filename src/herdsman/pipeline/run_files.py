@@ -4,18 +4,25 @@ Stage modules never import each other (they talk through files); what more
 than one of them needs to know about those files, or about the config, lives
 here: which generation strategies run and where each writes, the seeds the
 seeds stage wrote, what the dataset stage reads, the planner a config
-describes, and whether the herd is evaluated.
+describes, whether the herd is evaluated, and how the teacher's stored
+log-probabilities are exported beside a dataset.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from herdsman.config import GenerateConfig
+from herdsman.errors import HerdsmanError
 from herdsman.io.jsonl import iter_json_objects
+from herdsman.io.logprobs import LogprobsMeta, TeacherTokens, vocab_fingerprint, write_logprobs
 from herdsman.pipeline.context import ANSWERS, RESPONSES, Context
 from herdsman.records import Seed
+from herdsman.store.run_store import RunStore
+from herdsman.teachers.openai_http import OpenAIOptions
+from herdsman.teachers.options import TeacherOptions
 
 if TYPE_CHECKING:
     from herdsman.generation.prompts import Planner
@@ -85,3 +92,55 @@ def dataset_input(ctx: Context) -> Path:
 def evaluation_enabled(ctx: Context) -> bool:
     """Whether the herd is evaluated: there are students and evaluation is on."""
     return bool(ctx.config.students) and ctx.config.evaluation.enabled
+
+
+#: Where a dataset folder keeps its rows' teacher log-probabilities (one Parquet per split).
+LOGPROBS = "logprobs"
+
+
+def tokenizer_source(options: TeacherOptions) -> str:
+    """The folder or hub id of the tokenizer whose ids the teacher's log-probabilities use."""
+    if isinstance(options, OpenAIOptions):
+        return options.tokenizer or ""
+    from herdsman.teachers.local import resolve_model_path
+
+    return str(resolve_model_path(options.model)[0])
+
+
+def logprobs_meta(options: TeacherOptions, k: int) -> LogprobsMeta:
+    """What a log-probability folder says of itself: the tokenizer (by vocabulary hash) and K.
+
+    Raises:
+        HerdsmanError: The tokenizer cannot be loaded.
+    """
+    from transformers import AutoTokenizer
+
+    source = tokenizer_source(options)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise HerdsmanError(f"tokenizer {source}: cannot load it ({exc})") from None
+    return LogprobsMeta(source, vocab_fingerprint(dict(tokenizer.get_vocab())), k, options.backend)
+
+
+def export_logprobs(store: RunStore, rows: Path, out: Path) -> tuple[int, int]:
+    """The stored log-probabilities of every row of a LaMini JSONL file, in row order.
+
+    Returns:
+        ``(rows written, rows without stored log-probabilities)``.
+    """
+    missing = 0
+
+    def found() -> Iterator[tuple[str, TeacherTokens]]:
+        nonlocal missing
+        keys = [obj.get("call_key") for _, obj in iter_json_objects(rows)]
+        for start in range(0, len(keys), 1000):
+            chunk = [k for k in keys[start : start + 1000] if isinstance(k, str)]
+            tokens = store.get_tokens(chunk)
+            missing += len(keys[start : start + 1000]) - len(tokens)
+            for key in chunk:
+                if key in tokens:
+                    yield key, tokens[key]
+
+    written = write_logprobs(out, found())
+    return written, missing

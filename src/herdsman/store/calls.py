@@ -95,6 +95,7 @@ class StoreSink:
                 cost=completion.cost,
                 error=completion.error,
                 attempts=completion.attempts,
+                tokens=completion.tokens,
             )
         )
         s = self.stats

@@ -25,6 +25,7 @@ from typing import Any, Literal
 import orjson
 
 from herdsman.errors import HerdsmanError
+from herdsman.io.logprobs import TeacherTokens
 from herdsman.records import utc_now
 
 SCHEMA_VERSION = 2
@@ -58,6 +59,20 @@ CREATE TABLE IF NOT EXISTS calls (
     created_at        TEXT NOT NULL,
     updated_at        TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS logprobs (
+    key           TEXT PRIMARY KEY,
+    k             INTEGER NOT NULL,
+    token_ids     BLOB NOT NULL,
+    top_ids       BLOB NOT NULL,
+    top_logprobs  BLOB NOT NULL
+);
+"""
+
+# A call's log-probabilities are written in the transaction that writes its answer, and
+# never replaced: one answer, one set of log-probabilities, exactly once.
+_LOGPROBS = """
+INSERT INTO logprobs (key, k, token_ids, top_ids, top_logprobs) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (key) DO NOTHING
 """
 
 _UPSERT = """
@@ -148,6 +163,9 @@ class CallResult:
     attempts: int = 1
     created_at: str = ""
     updated_at: str = ""
+    #: The answer's token ids and top-k log-probabilities (written with the answer; not
+    #: read back by :meth:`RunStore.get_many`: see :meth:`RunStore.get_tokens`).
+    tokens: TeacherTokens | None = None
 
     @property
     def ok(self) -> bool:
@@ -243,6 +261,7 @@ class RunStore:
         Returns:
             The number of rows given.
         """
+        results = list(results)
         now = utc_now()
         rows = [
             (
@@ -254,13 +273,20 @@ class RunStore:
         ]  # fmt: skip
         if not rows:
             return 0
+        tokens = [
+            (r.key, r.tokens.k, *r.tokens.to_bytes())
+            for r in results
+            if r.tokens is not None and r.status == "ok"
+        ]
         with self._lock:
-            if len(rows) == 1:  # one statement is its own transaction: a third of the round trips
+            if len(rows) == 1 and not tokens:  # one statement is its own transaction
                 self._conn.execute(_UPSERT, rows[0])
                 return 1
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 self._conn.executemany(_UPSERT, rows)
+                if tokens:
+                    self._conn.executemany(_LOGPROBS, tokens)
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
@@ -280,6 +306,14 @@ class RunStore:
         """Return the stored results (ok or error) for the given keys."""
         rows = self._select_in(f"SELECT {_COLUMNS} FROM calls WHERE key IN ({{marks}})", keys)
         return {row[0]: CallResult(*row) for row in rows}
+
+    def get_tokens(self, keys: Sequence[str]) -> dict[str, TeacherTokens]:
+        """The stored token ids and top-k log-probabilities of the given calls (those that have)."""
+        rows = self._select_in(
+            "SELECT key, k, token_ids, top_ids, top_logprobs FROM logprobs WHERE key IN ({marks})",
+            keys,
+        )
+        return {row[0]: TeacherTokens.from_bytes(int(row[1]), *row[2:]) for row in rows}
 
     def done_keys(self, keys: Sequence[str]) -> set[str]:
         """Return which of ``keys`` have an ``ok`` result."""

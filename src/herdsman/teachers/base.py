@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from herdsman.io.logprobs import TeacherTokens
 from herdsman.records import SamplingParams
 
 
@@ -29,12 +30,17 @@ class ChatRequest:
             reply, as JSON in :attr:`Completion.text` with ``finish_reason``
             :data:`CHOICE`. A backend that cannot tell (an API without
             ``logprobs``) answers in free text instead.
+        logprobs: Also return the top-``logprobs`` token log-probabilities of every
+            answer token and the answer's token ids (:attr:`Completion.tokens`).
+            Part of the call's key: an answer and its log-probabilities come
+            from one call.
     """
 
     key: str
     messages: tuple[dict[str, str], ...]
     sampling: SamplingParams
     choices: tuple[str, ...] | None = None
+    logprobs: int | None = None
 
     def prompt_chars(self) -> int:
         """Characters in all messages (for token estimates)."""
@@ -89,6 +95,8 @@ class Completion:
     error: str | None = None
     attempts: int = 1
     cost: float | None = field(default=None)
+    #: The answer's token ids and top-k log-probabilities, when the request asked for them.
+    tokens: TeacherTokens | None = None
 
     @property
     def ok(self) -> bool:

@@ -16,10 +16,12 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import Field
 
 from herdsman.embedded import EMBEDDED_MODELS, converted_folder
 from herdsman.errors import TeacherFatalError, is_out_of_memory
+from herdsman.io.logprobs import TeacherTokens
 from herdsman.records import SamplingParams
 from herdsman.teachers.base import (
     CHOICE,
@@ -176,9 +178,12 @@ class LocalTeacher(Teacher):
     def _batches(self, window: list[ChatRequest]) -> Iterator[list[ChatRequest]]:
         rendered = {id(r): self.render(r) for r in window}
         lengths = {id(r): len(self._tokenizer(rendered[id(r)]).input_ids) for r in window}
-        by_sampling: dict[tuple[SamplingParams, tuple[str, ...] | None], list[ChatRequest]] = {}
+        by_sampling: dict[
+            tuple[SamplingParams, tuple[str, ...] | None, int | None], list[ChatRequest]
+        ] = {}
         for request in window:
-            by_sampling.setdefault((request.sampling, request.choices), []).append(request)
+            same = (request.sampling, request.choices, request.logprobs)
+            by_sampling.setdefault(same, []).append(request)
         for group in by_sampling.values():
             group.sort(key=lambda r: lengths[id(r)])
             for start in range(0, len(group), self.batch_size):
@@ -209,6 +214,10 @@ class LocalTeacher(Teacher):
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if sampling.repetition_penalty is not None:
             kwargs["repetition_penalty"] = sampling.repetition_penalty
+        recorder = None
+        if batch[0].logprobs:
+            recorder = TopKRecorder(batch[0].logprobs)
+            kwargs.update(recorder.generate_kwargs(sampling))
         try:
             with torch.inference_mode():
                 out = lm.generate(**enc, **kwargs)
@@ -219,7 +228,8 @@ class LocalTeacher(Teacher):
         prompt_len = enc.input_ids.shape[1]
         prompt_counts = enc.attention_mask.sum(dim=1).tolist()
         results = []
-        for row, n_prompt in zip(out[:, prompt_len:].tolist(), prompt_counts, strict=True):
+        rows = out[:, prompt_len:].tolist()
+        for r, (row, n_prompt) in enumerate(zip(rows, prompt_counts, strict=True)):
             cut = next((i for i, t in enumerate(row) if t in eos_ids), None)
             tokens = row if cut is None else row[:cut]
             finish = (
@@ -231,12 +241,14 @@ class LocalTeacher(Teacher):
             if not text:
                 results.append(Completion(error="empty answer", finish_reason=finish))
                 continue
+            kept = row if cut is None else row[: cut + 1]  # the end-of-sequence token too
             results.append(
                 Completion(
                     text=text,
                     finish_reason=finish,
                     prompt_tokens=int(n_prompt),
                     completion_tokens=len(tokens),
+                    tokens=None if recorder is None else recorder.answer(r, kept),
                 )
             )
         return results
@@ -276,6 +288,67 @@ class LocalTeacher(Teacher):
                 )
             )
         return results
+
+
+class TopKRecorder:
+    """Keeps the top-k log-probabilities of every generated token, from the model's own logits.
+
+    It runs as the first logits processor of ``generate`` (:meth:`generate_kwargs`
+    moves repetition penalty, temperature and top-p behind it), so what it keeps
+    is the model's next-token distribution before any of them: the teacher's
+    distribution, which a distilled student imitates. Only ``k`` values per
+    token are kept (not the vocabulary), so long answers in large batches fit.
+    """
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.ids: list[Any] = []
+        self.logprobs: list[Any] = []
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        values, ids = torch.log_softmax(scores.float(), dim=-1).topk(self.k, dim=-1)
+        self.ids.append(ids.to(torch.int32).cpu())
+        self.logprobs.append(values.to(torch.float16).cpu())
+        return scores
+
+    def generate_kwargs(self, sampling: SamplingParams) -> dict[str, Any]:
+        """``generate`` arguments that run this recorder first, then the sampling processors."""
+        from transformers import (
+            LogitsProcessorList,
+            RepetitionPenaltyLogitsProcessor,
+            TemperatureLogitsWarper,
+            TopPLogitsWarper,
+        )
+
+        processors: list[Any] = [self]
+        if sampling.repetition_penalty is not None:
+            processors.append(RepetitionPenaltyLogitsProcessor(sampling.repetition_penalty))
+        sampled = sampling.temperature > 0
+        if sampled and sampling.temperature != 1.0:
+            processors.append(TemperatureLogitsWarper(sampling.temperature))
+        if sampled and sampling.top_p < 1.0:
+            processors.append(TopPLogitsWarper(sampling.top_p))
+        # Neutral values: generate adds no processor of its own for them.
+        return {
+            "logits_processor": LogitsProcessorList(processors),
+            "repetition_penalty": None,
+            "temperature": 1.0 if sampled else None,
+            "top_p": 1.0 if sampled else None,
+            "top_k": None,
+        }
+
+    def answer(self, row: int, token_ids: list[int]) -> TeacherTokens:
+        """One answer's tokens and the distributions they were generated from."""
+        steps = range(len(token_ids))
+        return TeacherTokens(
+            np.asarray(token_ids, dtype=np.int32),
+            np.stack([self.ids[t][row].numpy() for t in steps]).reshape(len(token_ids), self.k),
+            np.stack([self.logprobs[t][row].numpy() for t in steps]).reshape(
+                len(token_ids), self.k
+            ),
+        )
 
 
 def _choice_tokens(tok: Any, choice: str) -> set[int]:

@@ -34,6 +34,7 @@ import orjson
 from pydantic import Field, model_validator
 
 from herdsman.errors import HerdsmanError, TeacherFatalError
+from herdsman.io.logprobs import TeacherTokens
 from herdsman.teachers import OPENAI_DEFAULT_URL
 from herdsman.teachers.base import (
     CHOICE,
@@ -48,9 +49,14 @@ from herdsman.teachers.identity import endpoint_identity
 from herdsman.teachers.options import TeacherOptions, cli, key_may_go_to
 from herdsman.teachers.pricing import PriceTable
 from herdsman.teachers.ratelimit import RateBucket
+from herdsman.teachers.token_map import TokenMap
 
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 FATAL_STATUSES = {401: "authentication failed", 403: "access denied", 404: "not found"}
+
+
+#: The chat-completions API's cap on ``top_logprobs``.
+OPENAI_MAX_LOGPROBS = 20
 
 
 @dataclass(frozen=True)
@@ -116,15 +122,51 @@ def _choice_logprobs(choice: dict[str, Any], choices: tuple[str, ...]) -> dict[s
     )
 
 
-def parse_chat_response(body: bytes, options: tuple[str, ...] | None = None) -> Completion:
+def tokens_from_content(
+    choice: dict[str, Any], k: int, token_map: TokenMap
+) -> TeacherTokens | None:
+    """The answer's token ids and top-``k`` from a choice's ``logprobs.content`` (``None``: absent).
+
+    Raises:
+        TeacherFatalError: A token the tokenizer does not know (see :mod:`token_map`).
+    """
+    logprobs = choice.get("logprobs")
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    if not isinstance(content, list) or not content:
+        return None
+    ids: list[int] = []
+    top: list[list[tuple[int, float]]] = []
+    for step in content:
+        if not isinstance(step, dict) or not isinstance(step.get("logprob"), int | float):
+            return None
+        ids.append(token_map.find(step))
+        entries = step.get("top_logprobs") or []
+        row = [
+            (token_map.find(e), float(e["logprob"]))
+            for e in entries
+            if isinstance(e, dict) and isinstance(e.get("logprob"), int | float)
+        ]
+        top.append(sorted(row, key=lambda p: -p[1]))
+    return TeacherTokens.build(ids, top, k)
+
+
+def parse_chat_response(
+    body: bytes,
+    options: tuple[str, ...] | None = None,
+    logprobs: int | None = None,
+    token_map: TokenMap | None = None,
+) -> Completion:
     """Map a chat-completions response body onto a :class:`Completion`.
 
     With ``options`` (a constrained-choice request's choices), the first token's
     ``top_logprobs`` become the answer when the server returned them; a server
-    without ``logprobs`` leaves the free-text reply for strict parsing.
+    without ``logprobs`` leaves the free-text reply for strict parsing. With
+    ``logprobs`` (top-k asked for), every answer token's ids and top-k come back
+    as :attr:`Completion.tokens`, mapped to ids by ``token_map``.
 
     Raises:
         _Retry: The body is not JSON, or has no usable choice.
+        TeacherFatalError: Log-probabilities were asked for and the server sent none.
     """
     try:
         data = orjson.loads(body)
@@ -151,11 +193,20 @@ def parse_chat_response(body: bytes, options: tuple[str, ...] | None = None) -> 
             prompt_tokens=_int_or_none(usage.get("prompt_tokens")),
             completion_tokens=_int_or_none(usage.get("completion_tokens")),
         )
+    tokens = None
+    if logprobs and token_map is not None:
+        tokens = tokens_from_content(choice, logprobs, token_map)
+        if tokens is None:
+            raise TeacherFatalError(
+                "the server returned no log-probabilities for an answer that asked for them "
+                "(it does not support logprobs/top_logprobs); run respond without logprobs"
+            )
     return Completion(
         text=text,
         finish_reason=str(finish) if finish is not None else None,
         prompt_tokens=_int_or_none(usage.get("prompt_tokens")),
         completion_tokens=_int_or_none(usage.get("completion_tokens")),
+        tokens=tokens,
     )
 
 
@@ -181,6 +232,7 @@ class OpenAITeacher(Teacher):
         api_key: str | None,
         settings: OpenAISettings | None = None,
         prices: PriceTable | None = None,
+        tokenizer: str | None = None,
     ) -> None:
         self.model = model
         self._api_key = api_key
@@ -188,6 +240,14 @@ class OpenAITeacher(Teacher):
         self.endpoint = endpoint_identity(self.settings.base_url)
         self.prices = prices or PriceTable()
         self.url = self.settings.base_url.rstrip("/") + "/chat/completions"
+        self.tokenizer = tokenizer
+        self._token_map: TokenMap | None = None
+
+    def token_map(self) -> TokenMap | None:
+        """The served model's vocabulary (``tokenizer``), loaded on first need."""
+        if self._token_map is None and self.tokenizer:
+            self._token_map = TokenMap.from_pretrained(self.tokenizer)
+        return self._token_map
 
     def __repr__(self) -> str:  # never show the key
         return f"OpenAITeacher(model={self.model!r}, url={self.url!r})"
@@ -206,6 +266,8 @@ class OpenAITeacher(Teacher):
             body["seed"] = s.seed
         if request.choices:  # the first token's distribution; text as a fallback
             body.update(logprobs=True, top_logprobs=20, temperature=0.0)
+        elif request.logprobs:
+            body.update(logprobs=True, top_logprobs=request.logprobs)
         for name in ("frequency_penalty", "presence_penalty"):
             value = getattr(s, name)
             if value is not None:
@@ -260,7 +322,7 @@ class OpenAITeacher(Teacher):
                 await rpm.acquire(1)
             taken = await tpm.acquire(estimate) if tpm else 0.0
             try:
-                completion = await self._attempt(session, body, request.choices)
+                completion = await self._attempt(session, body, request.choices, request.logprobs)
             except _Retry as exc:
                 last_reason = exc.reason
                 if tpm:
@@ -289,7 +351,11 @@ class OpenAITeacher(Teacher):
         )
 
     async def _attempt(
-        self, session: aiohttp.ClientSession, body: bytes, choices: tuple[str, ...] | None = None
+        self,
+        session: aiohttp.ClientSession,
+        body: bytes,
+        choices: tuple[str, ...] | None = None,
+        logprobs: int | None = None,
     ) -> Completion:
         try:
             async with session.post(self.url, data=body) as response:
@@ -301,7 +367,7 @@ class OpenAITeacher(Teacher):
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _Retry(f"request failed ({type(exc).__name__})") from None
         if status == 200:
-            return parse_chat_response(payload, choices)
+            return parse_chat_response(payload, choices, logprobs, self.token_map())
         detail = _error_detail(payload)
         if status in FATAL_STATUSES:
             what = FATAL_STATUSES[status]
@@ -368,6 +434,11 @@ class OpenAIOptions(TeacherOptions):
         False,
         description="Send the API key over plain HTTP to a non-loopback host (refused otherwise)",
     )
+    tokenizer: str | None = Field(
+        None,
+        description="The served model's tokenizer (folder or cached hub id): maps the server's "
+        "log-probability tokens to ids, for respond.logprobs",
+    )
 
     @model_validator(mode="after")
     def _needs_a_model(self) -> OpenAIOptions:
@@ -378,6 +449,10 @@ class OpenAIOptions(TeacherOptions):
     def in_flight(self) -> int:
         """HTTP requests in flight."""
         return self.concurrency
+
+    def max_logprobs(self) -> int | None:
+        """The chat-completions API returns at most 20 top log-probabilities per token."""
+        return OPENAI_MAX_LOGPROBS
 
     def key_destination(self) -> str | None:
         """Where the API key would go, in words (``None``: no key in the environment)."""
@@ -433,4 +508,4 @@ class OpenAIOptions(TeacherOptions):
             rpm=self.rpm,
             tpm=self.tpm,
         )
-        return OpenAITeacher(self.model or "", key, settings, prices)
+        return OpenAITeacher(self.model or "", key, settings, prices, tokenizer=self.tokenizer)

@@ -73,6 +73,10 @@ class TeacherOptions(BaseModel):
         """Where an API key would go, in words (``None``: no key for this backend)."""
         return None
 
+    def max_logprobs(self) -> int | None:
+        """The most top-k log-probabilities the backend returns per token (``None``: no cap)."""
+        return None
+
     def identity(self) -> dict[str, str]:
         """What of the teacher decides its answers: backend, model and endpoint.
 

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from herdsman.errors import TeacherFatalError
+from herdsman.io.logprobs import TeacherTokens
 from herdsman.teachers.base import (
     CHOICE,
     ChatRequest,
@@ -53,10 +54,28 @@ def sampling_kwargs(request: ChatRequest) -> dict[str, Any]:
             kwargs[name] = value
     if request.choices:  # one token, and the engine's top log-probabilities for it
         kwargs.update(temperature=0.0, top_p=1.0, max_tokens=1, logprobs=CHOICE_LOGPROBS)
+    elif request.logprobs:
+        kwargs["logprobs"] = request.logprobs
     return kwargs
 
 
+def tokens_from_output(first: Any, k: int) -> TeacherTokens | None:
+    """The answer's token ids and each step's top-``k`` (vLLM returns the sampled token too,
+    so a step may hold ``k + 1`` entries: the best ``k`` are kept)."""
+    token_ids = list(getattr(first, "token_ids", None) or [])
+    steps = getattr(first, "logprobs", None)
+    if not token_ids or not steps or len(steps) != len(token_ids):
+        return None
+    top = [
+        sorted(((int(i), float(e.logprob)) for i, e in step.items()), key=lambda p: -p[1])
+        for step in steps
+    ]
+    return TeacherTokens.build(token_ids, top, k)
+
+
 CHOICE_LOGPROBS = 20
+#: vLLM's default ``max_logprobs``: the most top-k a request may ask for.
+VLLM_MAX_LOGPROBS = 20
 
 
 def choice_from_output(output: Any, choices: tuple[str, ...]) -> Completion | None:
@@ -80,8 +99,12 @@ def choice_from_output(output: Any, choices: tuple[str, ...]) -> Completion | No
     )
 
 
-def completion_from_output(output: Any) -> Completion:
-    """Map one ``vllm.RequestOutput`` onto a :class:`Completion`."""
+def completion_from_output(output: Any, logprobs: int | None = None) -> Completion:
+    """Map one ``vllm.RequestOutput`` onto a :class:`Completion`.
+
+    Raises:
+        TeacherFatalError: Log-probabilities were asked for and the engine returned none.
+    """
     choices = getattr(output, "outputs", None) or []
     if not choices:
         return Completion(error="vLLM returned no output")
@@ -92,11 +115,19 @@ def completion_from_output(output: Any) -> Completion:
     token_ids = getattr(first, "token_ids", None)
     if not text:
         return Completion(error="empty answer", finish_reason=finish)
+    tokens = None
+    if logprobs:
+        tokens = tokens_from_output(first, logprobs)
+        if tokens is None:
+            raise TeacherFatalError(
+                "vLLM returned no log-probabilities for an answer that asked for them"
+            )
     return Completion(
         text=text,
         finish_reason=str(finish) if finish is not None else None,
         prompt_tokens=len(prompt_ids) if prompt_ids is not None else None,
         completion_tokens=len(token_ids) if token_ids is not None else None,
+        tokens=tokens,
     )
 
 
@@ -149,7 +180,8 @@ class VLLMTeacher(Teacher):
         params = [SamplingParams(**sampling_kwargs(r)) for r in batch]
         outputs = self._llm.chat([list(r.messages) for r in batch], params, use_tqdm=False)
         return [
-            (choice_from_output(o, r.choices) if r.choices else None) or completion_from_output(o)
+            (choice_from_output(o, r.choices) if r.choices else None)
+            or completion_from_output(o, r.logprobs)
             for r, o in zip(batch, outputs, strict=True)
         ]
 
@@ -184,6 +216,7 @@ class VLLMEngineArgs(BaseModel):
     dtype: Literal["auto", "bfloat16", "float16", "float32"] | None = None
     enforce_eager: bool | None = None
     max_num_seqs: int | None = Field(None, ge=1)
+    max_logprobs: int | None = Field(None, ge=1, description="vLLM's cap on top-k (default 20)")
     enable_prefix_caching: bool | None = None
     quantization: str | None = None
     seed: int | None = None
@@ -212,6 +245,10 @@ class VLLMOptions(RayOptions, TeacherOptions):
     def in_flight(self) -> int:
         """Requests per engine call, times the Ray workers."""
         return self.window * self.ray_width()
+
+    def max_logprobs(self) -> int | None:
+        """vLLM's cap on top-k log-probabilities (its ``max_logprobs``, 20 by default)."""
+        return self.engine_args.max_logprobs or VLLM_MAX_LOGPROBS
 
     def identity(self) -> dict[str, str]:
         """Backend, model name and the folder's weights fingerprint."""

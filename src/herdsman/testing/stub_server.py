@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import zlib
 import re
 import threading
 from collections import Counter
@@ -227,6 +228,8 @@ def reply_to(state: StubState, body: dict[str, Any]) -> tuple[int, Any, dict[str
         grade = stub_grade(graded)
         top = [{"token": g, "logprob": math.log(0.7 if g == grade else 0.1)} for g in "ABCD"]
         logprobs = {"content": [{"token": grade, "logprob": math.log(0.7), "top_logprobs": top}]}
+    elif body.get("logprobs") and body.get("top_logprobs") and state.logprobs:
+        logprobs = {"content": answer_logprobs(answer, int(body["top_logprobs"]))}
     completion = {
         "id": f"chatcmpl-{state.requests}",
         "object": "chat.completion",
@@ -245,6 +248,24 @@ def reply_to(state: StubState, body: dict[str, Any]) -> tuple[int, Any, dict[str
         },
     }
     return 200, completion, {}
+
+
+def stub_token_ids(answer: str) -> list[int]:
+    """The ids the stub gives an answer's tokens (one per word): a deterministic hash."""
+    return [100 + zlib.crc32(piece.encode()) % 40_000 for piece in re.findall(r"\s*\S+", answer)]
+
+
+def answer_logprobs(answer: str, k: int) -> list[dict[str, Any]]:
+    """``logprobs.content`` for an answer, as a vLLM server with
+    ``--return-tokens-as-token-ids`` gives it: the token at 0.8, then ``k - 1`` others."""
+    content = []
+    for token in stub_token_ids(answer):
+        top = [{"token": f"token_id:{token}", "logprob": math.log(0.8)}]
+        top += [
+            {"token": f"token_id:{token + j}", "logprob": math.log(0.1 / j)} for j in range(1, k)
+        ]
+        content.append({"token": f"token_id:{token}", "logprob": math.log(0.8), "top_logprobs": top})
+    return content
 
 
 def _authorised(state: StubState, request: web.Request) -> bool:

@@ -20,9 +20,12 @@ from herdsman.pipeline.context import (
     Stage,
 )
 from herdsman.pipeline.run_files import (
+    LOGPROBS,
     configured_planner,
     dataset_input,
+    export_logprobs,
     generated_path,
+    logprobs_meta,
     read_seed_file,
     strategies,
 )
@@ -103,6 +106,10 @@ def _run_dataset(ctx: Context) -> dict[str, Any]:
                 "or remove push_to_hub)"
             )
     info = _card_info(ctx)
+    k = ctx.config.respond.logprobs
+    meta = logprobs_meta(ctx.teacher_options(), k) if k else None
+    if meta is not None:
+        info.logprobs = (meta.k, meta.tokenizer, meta.vocab)
     report = build_dataset(
         dataset_input(ctx),
         ctx.path(DATASET),
@@ -110,6 +117,19 @@ def _run_dataset(ctx: Context) -> dict[str, Any]:
         eval_files(ctx),
         card=lambda r: render_card(r, info),
     )
+    if meta is not None:
+        folder = ctx.path(DATASET) / LOGPROBS
+        for split in ("train", "held_out"):
+            rows = ctx.path(DATASET) / f"{split}.jsonl"
+            if rows.is_file():
+                _, missing = export_logprobs(ctx.store(), rows, folder / f"{split}.parquet")
+                if missing:
+                    raise HerdsmanError(
+                        f"dataset: {missing} {split} row(s) have no stored log-probabilities "
+                        "(answered before respond.logprobs was set?); re-run respond"
+                    )
+        meta.write(folder)
+        console.print(f"  dataset: the teacher's top-{k} log-probabilities in {folder}")
     if cfg.push_to_hub and token:
         import datasets
 
@@ -127,6 +147,9 @@ STAGE = Stage(
     "decontaminate, split, export (JSONL, Parquet, HF) with a dataset card",
     outputs=lambda ctx: [ctx.path(DATASET)],
     inputs=_dataset_inputs,
-    settings=lambda ctx: ctx.config.dataset.model_dump(mode="json"),
+    settings=lambda ctx: {
+        **ctx.config.dataset.model_dump(mode="json"),
+        "logprobs": ctx.config.respond.logprobs,
+    },
     run=_run_dataset,
 )

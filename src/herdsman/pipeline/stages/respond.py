@@ -16,9 +16,15 @@ from herdsman.pipeline.context import (
     Context,
     Stage,
 )
-from herdsman.pipeline.run_files import generated_path, strategies
+from herdsman.pipeline.run_files import (
+    export_logprobs,
+    generated_path,
+    logprobs_meta,
+    strategies,
+)
 from herdsman.store.run_store import RunStore
 from herdsman.teachers.base import Teacher
+from herdsman.teachers.options import TeacherOptions
 
 if TYPE_CHECKING:
     from herdsman.generation.respond import RespondReport, RespondSettings
@@ -38,16 +44,36 @@ def _respond_settings(ctx: Context) -> dict[str, Any]:
     }
 
 
-def respond_settings(cfg: RespondConfig, fmt: str = "auto") -> RespondSettings:
-    """The answering settings of a ``respond`` section (and the input file's format)."""
+def respond_settings(
+    cfg: RespondConfig, teacher: TeacherOptions, fmt: str = "auto"
+) -> RespondSettings:
+    """The answering settings of a ``respond`` section (and the input file's format).
+
+    Raises:
+        HerdsmanError: ``logprobs`` above what the teacher's backend returns.
+    """
     from herdsman.generation.respond import RespondSettings
 
+    cap = teacher.max_logprobs()
+    if cfg.logprobs and cap is not None and cfg.logprobs > cap:
+        raise HerdsmanError(
+            f"logprobs: {cfg.logprobs} is more than the {teacher.backend} backend returns "
+            f"(at most {cap} per token)"
+        )
+    if cfg.logprobs and teacher.backend == "openai" and not getattr(teacher, "tokenizer", None):
+        raise HerdsmanError(
+            "logprobs: the openai backend needs teacher.tokenizer (--tokenizer), the served "
+            "model's tokenizer, to turn the server's tokens into ids"
+        )
+    if cfg.logprobs and getattr(teacher, "batch_api", False):
+        raise HerdsmanError("logprobs: not available through the Batch API (batch_api: false)")
     return RespondSettings(
         system_prompt=cfg.system_prompt,
         sampling=cfg.sampling,
         default_source=cfg.source,
         drop_truncated=cfg.drop_truncated,
         fmt=fmt,
+        logprobs=cfg.logprobs,
     )
 
 
@@ -90,7 +116,7 @@ def _run_respond(ctx: Context) -> dict[str, Any]:
         ctx.store(),
         ctx.path(INSTRUCTIONS),
         ctx.path(RESPONSES),
-        respond_settings(ctx.config.respond),
+        respond_settings(ctx.config.respond, ctx.teacher_options()),
     )
     console.print(f"  respond: {report.calls.summary()}")
     if report.failed:
@@ -114,3 +140,18 @@ STAGE = Stage(
     run=_run_respond,
     calls_teacher=True,
 )
+
+
+def export_answer_logprobs(store: RunStore, out: Path, options: TeacherOptions, k: int) -> Path:
+    """``respond --logprobs``: the answers' log-probabilities beside ``OUT``.
+
+    Written to ``OUT.logprobs/answers.parquet`` with its ``meta.json`` (the
+    layout of a dataset's ``logprobs/`` folder), in the order of ``OUT``'s rows.
+    """
+    folder = out.with_name(out.name + ".logprobs")
+    written, missing = export_logprobs(store, out, folder / "answers.parquet")
+    logprobs_meta(options, k).write(folder)
+    console.print(f"wrote the teacher's top-{k} log-probabilities of {written} answers to {folder}")
+    if missing:
+        console.print(f"{missing} answer(s) have no stored log-probabilities")
+    return folder

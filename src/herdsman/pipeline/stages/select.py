@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,6 +11,7 @@ from herdsman.config import SelectConfig
 from herdsman.console import console, phase_progress
 from herdsman.errors import HerdsmanError
 from herdsman.pipeline.context import DATASET, SELECTED, Context, Stage
+from herdsman.pipeline.run_files import LOGPROBS
 
 if TYPE_CHECKING:
     from herdsman.selection.selector import Judge
@@ -113,6 +115,11 @@ def _run_select(ctx: Context) -> dict[str, Any]:
         judge,
         prefix="  select: ",
     )
+    stored = ctx.path(DATASET) / LOGPROBS
+    if stored.is_dir():  # the kept pairs' teacher log-probabilities go with them (kd students)
+        target = ctx.path(SELECTED) / LOGPROBS
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(stored, target)
     return {k: report[k] for k in ("candidates", "target", "kept", "dropped")}
 
 
