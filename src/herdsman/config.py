@@ -236,10 +236,19 @@ SELECT_SCORES: tuple[SelectScore, ...] = ("quality", "ifd", "length")
 
 
 class AblationConfig(Section):
-    """Train one student on the selected subset and on a random subset of the same size."""
+    """Train one student twice, changing one thing, and compare the two on the same items.
+
+    ``compare: selection``: on the selected subset and on a random subset of the
+    same size (needs a ``select`` section). ``compare: objective``: a student
+    trained with ``kd`` (or ``gkd``) against its twin trained with ``sft`` from
+    the same start, on the same data, for the same number of steps.
+    """
 
     enabled: bool = False
     student: str | None = Field(None, description="Student to train twice (default: the first)")
+    compare: Literal["selection", "objective"] = Field(
+        "selection", description="selection: selected vs random data; objective: kd vs sft"
+    )
 
 
 class SelectConfig(Section):
@@ -403,6 +412,20 @@ class JudgeConfig(Section):
     )  # fmt: skip
     pairwise: bool = Field(False, description="Also compare every pair of models, both orders")
     retries: int = Field(1, ge=0, le=5, description="Re-asks for a reply that is not a grade")
+    controls: int = Field(
+        20,
+        ge=2,
+        le=500,
+        description="Items whose reference answer, and off-topic, truncated, shuffled and "
+        "looping versions of it, the judge also grades: a judge that cannot tell them apart "
+        "draws no verdict",
+    )
+    reference_guided: bool = Field(
+        False,
+        description="Show the judge the teacher's answer as a reference (MT-Bench's "
+        "reference-guided grading); off: the rubric alone (the embedded judge separated "
+        "degraded answers no better with the reference: benchmarks/bench_judge_controls.py)",
+    )
     constrained: bool = Field(
         True, description="grade by the grade letters' probabilities where the teacher gives them"
     )
@@ -475,6 +498,7 @@ class PipelineConfig(Section):
     analyze: AnalyzeConfig = AnalyzeConfig()
     select: SelectConfig = SelectConfig()
     students: list[StudentConfig] = Field(default_factory=list)
+    ablation: AblationConfig = AblationConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     store: StoreConfig = StoreConfig()
 
@@ -486,15 +510,36 @@ class PipelineConfig(Section):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"students: duplicate name(s) {', '.join(dupes)}")
-        ablation = self.select.ablation
-        if ablation.enabled and self.select.enabled:
-            if not names:
-                raise ValueError("select.ablation needs a student to train")
-            if ablation.student is not None and ablation.student not in names:
+        for i, student in enumerate(self.students):
+            if student.objective == "kd" and not self.respond.logprobs:
                 raise ValueError(
-                    f"select.ablation.student: no student named '{ablation.student}' "
-                    f"(students: {', '.join(names)})"
+                    f"students[{i}].objective: kd trains on the teacher's stored "
+                    "log-probabilities: set respond.logprobs (e.g. 20)"
                 )
+        if self.select.ablation.enabled:  # the older spelling of the ablation section
+            if self.ablation.enabled:
+                raise ValueError(
+                    "ablation: give it once, as the top-level 'ablation' section "
+                    "(select.ablation is its older spelling)"
+                )
+            self.ablation = self.select.ablation.model_copy(update={"compare": "selection"})
+            self.select.ablation = AblationConfig()  # moved, so a second validation is the same
+        ablation = self.ablation
+        if not ablation.enabled:
+            return self
+        if not names:
+            raise ValueError("ablation needs a student to train")
+        if ablation.student is not None and ablation.student not in names:
+            raise ValueError(
+                f"ablation.student: no student named '{ablation.student}' "
+                f"(students: {', '.join(names)})"
+            )
+        chosen = next(s for s in self.students if s.name == (ablation.student or names[0]))
+        if ablation.compare == "objective" and chosen.objective == "sft":
+            raise ValueError(
+                f"ablation.compare: objective compares kd or gkd with sft, and student "
+                f"'{chosen.name}' already trains with sft"
+            )
         return self
 
 

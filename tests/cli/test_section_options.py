@@ -20,6 +20,7 @@ from herdsman.cli.main import main as _main  # noqa: F401  (registers every comm
 from herdsman.cli.section_options import SectionSpec, command_settings, with_section
 from herdsman.cli.teacher_options import TeacherGroup
 from herdsman.config import (
+    AblationConfig,
     AnalyzeConfig,
     DedupConfig,
     EvaluationConfig,
@@ -69,6 +70,7 @@ EXPECTED = {
     "train": [StudentConfig],
     "eval": [EvaluationConfig],
     "judge": [JudgeConfig, StoreConfig],
+    "ablate": [AblationConfig],
 }
 
 

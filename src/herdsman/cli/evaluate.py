@@ -18,7 +18,7 @@ from herdsman.cli.app import (
 from herdsman.cli.section_options import SectionSpec, with_section
 from herdsman.cli.teacher_options import TeacherGroup
 from herdsman.config import EvaluationConfig, JudgeConfig, StoreConfig
-from herdsman.console import console, progress_bar
+from herdsman.console import console
 
 if TYPE_CHECKING:
     from herdsman.teachers.options import TeacherOptions
@@ -113,13 +113,26 @@ def judge(
         bool,
         typer.Option("--free-text", help="Same as --no-constrained (kept for older scripts)."),
     ] = False,
+    reference: Annotated[
+        str,
+        typer.Option(
+            "--reference",
+            help="The model whose answers are the references (the teacher's): the judge's "
+            "controls are built from them, and reference-guided grading shows them.",
+        ),
+    ] = "teacher",
     store: StoreOpt = None,
     *,
     settings: JudgeConfig,
     store_settings: StoreConfig,
     teacher_options: TeacherOptions,
 ) -> None:
-    """Grade answers with the paper's A-D rubric using a teacher model as judge.
+    """Grade answers with the paper's A-D rubric using a teacher model as judge, with controls.
+
+    Every run also grades control answers built from the references (the
+    reference itself, an answer to another instruction, the reference cut to a
+    third, its words shuffled, a loop): a judge that cannot tell them apart is
+    said so in judge.json and draws no verdict.
 
     Where the teacher can (local and vLLM teachers; OpenAI-compatible servers
     that return logprobs), the grade is a constrained choice: the probability
@@ -136,47 +149,32 @@ def judge(
       herdsman judge run/eval/answer_sheet.jsonl -o run/eval/judge.json
     """
     from herdsman.evaluate.answer_sheets import AnswerSheet, read_answer_sheet
-    from herdsman.evaluate.judge import compare_pairs, grade_answers
     from herdsman.evaluate.tables import grades_table
     from herdsman.io.atomic import write_text_atomic
+    from herdsman.pipeline.stages.judge import judge_answers
     from herdsman.teachers.factory import build_teacher
 
     with user_errors():
         sheet = read_answer_sheet(answers)
-        limit, pairwise, retries = settings.max_items, settings.pairwise, settings.retries
-        if limit:
-            kept = sheet.items[:limit]
+        if settings.max_items:
+            kept = sheet.items[: settings.max_items]
             sheet = AnswerSheet(kept, {i.id: sheet.answers[i.id] for i in kept}, sheet.models)
-        options = teacher_options
-        built = build_teacher(options)
-        per_item = len(sheet.models) + (
-            len(sheet.models) * (len(sheet.models) - 1) if pairwise else 0
-        )
+        if reference not in sheet.models:
+            console.print(
+                f"note: no answers of '{reference}' to use as references: the judge's controls "
+                "cannot run, so its grades draw no verdict (--reference names the model)"
+            )
+        if free_text:
+            settings = settings.model_copy(update={"constrained": False})
+        built = build_teacher(teacher_options)
         try:
-            with (
-                store_for(store, out, store_settings.durability) as run_store,
-                progress_bar("judge") as (bar, task),
-            ):
-                bar.update(task, total=len(sheet.items) * per_item)
-                report = grade_answers(
-                    sheet,
-                    built,
-                    run_store,
-                    retries,
-                    on_progress=lambda: bar.advance(task),
-                    constrained=settings.constrained and not free_text,
-                )
-                if pairwise:
-                    compare_pairs(
-                        sheet, built, run_store, None, retries,
-                        on_progress=lambda: bar.advance(task), report=report,
-                    )  # fmt: skip
+            with store_for(store, out, store_settings.durability) as run_store:
+                result = judge_answers(sheet, built, run_store, settings, reference)
         finally:
             built.close()
-        result = report.as_dict()
         write_text_atomic(out, json.dumps(result, indent=1))
         console.print(grades_table(result))
-        console.print(f"calls: {report.stats.summary()}")
+        console.print(f"calls: {result['calls']}")
         console.print(f"wrote {out}")
         if result["bias"]["failed"]:
             raise typer.Exit(3)

@@ -12,6 +12,8 @@ from herdsman.cli.app import (
     app,
     user_errors,
 )
+from herdsman.cli.section_options import SectionSpec, with_section
+from herdsman.config import AblationConfig
 from herdsman.console import console, error_line
 from herdsman.errors import HerdsmanError
 from herdsman.pipeline.order import STAGE_NAMES
@@ -77,35 +79,38 @@ def run(
 
 
 @app.command()
+@with_section(SectionSpec(AblationConfig, "ablation", fixed={"enabled": True}))
 def ablate(
-    config: Annotated[Path, typer.Argument(help="Pipeline config with a 'select' section.")],
-    student: Annotated[
-        str | None,
-        typer.Option("--student", help="Student to train on both subsets (default: the first)."),
-    ] = None,
+    config: Annotated[Path, typer.Argument(help="Pipeline config with the student(s) to compare.")],
+    *,
+    ablation: AblationConfig,
 ) -> None:
-    """Did the selection help? Train a student on the selected and on a random subset, compare.
+    """Train one student a second time, changing one thing, and compare the two, paired.
 
-    Runs the pipeline up to the ablation (stages already up to date are
-    skipped), then the report: the same student config trained on a random
-    subset of the selected size, both evaluated on the same held-out and
-    benchmark items; the paired selected-minus-random difference with its
-    95% interval lands in RUN_DIR/ablation/ablation.json and the report.
+    --compare selection (did the selection help?): the student trained on the
+    selected pairs against the same config on a random subset of the same size.
+    --compare objective (did logit distillation help?): a kd (or gkd) student
+    against its sft twin from the same start, data and number of steps. Runs
+    the pipeline up to the ablation (stages already up to date are skipped),
+    then the report; the paired differences with their 95% intervals land in
+    RUN_DIR/ablation/ablation.json and the report.
 
-    Example:
+    Examples:
 
       herdsman ablate my-run.yaml
+
+      herdsman ablate my-run.yaml --compare objective --student smollm2-pruned-kd
     """
     from herdsman.config import load_config
     from herdsman.errors import IncompleteStage
 
-    ablation: dict[str, object] = {"enabled": True}
-    if student:
-        ablation["student"] = student
+    given = ablation.model_dump(mode="json", exclude_unset=True)
     with user_errors():
-        loaded = load_config(config, overrides={"select": {"ablation": ablation}})
-        if not loaded.config.select.enabled:
-            raise HerdsmanError(f"{config}: ablate needs a 'select' section with enabled: true")
+        loaded = load_config(config, overrides={"ablation": given})
+        if loaded.config.ablation.compare == "selection" and not loaded.config.select.enabled:
+            raise HerdsmanError(
+                f"{config}: ablate --compare selection needs a 'select' section with enabled: true"
+            )
         from herdsman.pipeline.runner import run_pipeline
 
         names = [*STAGE_NAMES[: STAGE_NAMES.index("ablate") + 1], "report"]

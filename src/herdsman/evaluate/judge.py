@@ -49,6 +49,22 @@ GRADE_PROMPT = """\
 {answer}
 
 ### Grade:"""
+#: MT-Bench's reference-guided grading: the judge sees a reference answer (the teacher's).
+GRADE_REFERENCE_PROMPT = """\
+{rubric}
+A reference answer is given: grade how well the answer does the task, using the reference \
+to check its content.
+
+### Instruction:
+{instruction}
+
+### Reference answer:
+{reference}
+
+### Answer:
+{answer}
+
+### Grade:"""
 PAIR_PROMPT = """\
 Two AI assistants answered the same instruction. Which answer is better: more helpful, \
 correct and relevant? Reply with 1 or 2 first (or "tie" when they are equally good), then \
@@ -68,10 +84,17 @@ REMINDER = (
     "Your previous reply did not start with a valid verdict. Reply again, starting with {allowed}."
 )
 JUDGE_SAMPLING = SamplingParams(temperature=0.0, max_tokens=48)
+#: The constrained choice of a pairwise verdict: the first token of the reply.
+PAIR_CHOICES: tuple[str, ...] = ("1", "2")
 
 
-def grade_prompt(instruction: str, answer: str) -> str:
-    """The A-D rubric prompt grading one answer to one instruction."""
+def grade_prompt(instruction: str, answer: str, reference: str | None = None) -> str:
+    """The A-D rubric prompt grading one answer to one instruction (with a reference answer
+    when one is given: reference-guided grading)."""
+    if reference is not None:
+        return GRADE_REFERENCE_PROMPT.format(
+            rubric=RUBRIC, instruction=instruction, reference=reference, answer=answer
+        )
     return GRADE_PROMPT.format(rubric=RUBRIC, instruction=instruction, answer=answer)
 
 
@@ -93,10 +116,36 @@ _GRADE_READER = _reader(
 )
 
 
+_GRADE_REFERENCE_READER = _reader(
+    GRADE_REFERENCE_PROMPT,
+    rubric=re.escape(RUBRIC),
+    instruction=".*?",
+    reference="(?P<reference>.*?)",
+    answer="(?P<answer>.*)",
+)
+
+
 def answer_under_grading(prompt: str) -> str | None:
     """The answer a :func:`grade_prompt` prompt asks to grade, or ``None`` if it is not one."""
-    match = _GRADE_READER.match(prompt)
+    match = _GRADE_READER.match(prompt) or _GRADE_REFERENCE_READER.match(prompt)
     return match.group("answer") if match else None
+
+
+_PAIR_READER = _reader(
+    PAIR_PROMPT, instruction=".*?", first="(?P<first>.*?)", second="(?P<second>.*)"
+)
+
+
+def answers_under_comparison(prompt: str) -> tuple[str, str] | None:
+    """The two answers a pairwise prompt compares, in the order shown, else ``None``."""
+    match = _PAIR_READER.match(prompt)
+    return (match.group("first"), match.group("second")) if match else None
+
+
+def reference_under_grading(prompt: str) -> str | None:
+    """The reference answer of a reference-guided :func:`grade_prompt` prompt, else ``None``."""
+    match = _GRADE_REFERENCE_READER.match(prompt)
+    return match.group("reference") if match else None
 
 
 # The letter must stand alone: "A.", "B:", "(C)", "**D**", "Grade: a", but not "A good answer".
@@ -339,6 +388,8 @@ def grade_answers(
     retries: int = 1,
     on_progress: Callable[[], None] | None = None,
     constrained: bool = True,
+    references: dict[str, str] | None = None,
+    report: JudgeReport | None = None,
 ) -> JudgeReport:
     """Grade every answer in the sheet with the A-D rubric.
 
@@ -350,11 +401,21 @@ def grade_answers(
         on_progress: Called once per judge call.
         constrained: Ask for the grade letters' probabilities where the teacher
             can give them (off: free text only, strictly parsed).
+        references: Reference answers by item id: reference-guided grading
+            (``None``: the rubric alone).
+        report: Add to this report (its call counts too) instead of a new one.
     """
-    report = JudgeReport()
+    report = report if report is not None else JudgeReport()
     asker = _Asker(teacher, store, report.stats, on_progress)
     jobs = [(item, model) for item in sheet.items for model in sheet.answers[item.id]]
-    prompts = [grade_prompt(item.prompt(), sheet.answers[item.id][model]) for item, model in jobs]
+    prompts = [
+        grade_prompt(
+            item.prompt(),
+            sheet.answers[item.id][model],
+            None if references is None else references.get(item.id),
+        )
+        for item, model in jobs
+    ]
     choices = GRADES if constrained else None
     answers = asker.ask(prompts, parse_grade, "A, B, C or D", retries, choices=choices)
     for (item, model), (parsed, reply, attempts, failed) in zip(jobs, answers, strict=True):
@@ -399,8 +460,15 @@ def compare_pairs(
     retries: int = 1,
     on_progress: Callable[[], None] | None = None,
     report: JudgeReport | None = None,
+    constrained: bool = True,
 ) -> JudgeReport:
-    """Judge every pair of models on every item, in both orders."""
+    """Judge every pair of models on every item, in both orders.
+
+    With ``constrained``, a teacher that can answers by the probabilities of
+    "1" and "2" as the reply's first token (the likelier wins; a constrained
+    choice cannot say "tie", the two orders disagreeing is the tie); otherwise,
+    or where only free text comes back, the reply is parsed strictly.
+    """
     report = report or JudgeReport()
     asker = _Asker(teacher, store, report.stats, on_progress)
     jobs = list(_pairs(sheet, models or sheet.models))
@@ -413,7 +481,12 @@ def compare_pairs(
                     instruction=item.prompt(), first=answers[first], second=answers[second]
                 )
             )
-    replies = asker.ask(prompts, parse_preference, "1, 2 or tie", retries)
+    raw = asker.ask(
+        prompts, parse_preference, "1, 2 or tie", retries,
+        choices=PAIR_CHOICES if constrained else None,
+    )  # fmt: skip
+    # A constrained answer is (choice, distribution); keep the choice.
+    replies = [(p[0] if isinstance(p, tuple) else p, *rest) for p, *rest in raw]
     for n, (item, a, b) in enumerate(jobs):
         ab, ba = replies[2 * n], replies[2 * n + 1]
         answers = sheet.answers[item.id]

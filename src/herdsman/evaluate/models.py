@@ -16,6 +16,7 @@ from typing import Literal
 
 from herdsman.errors import HerdsmanError
 from herdsman.train.bases import detect_architecture, resolve_base
+from herdsman.train.prune import INIT_FOLDER
 from herdsman.train.student import TRAIN_RECORD
 
 Role = Literal["student", "base", "model"]
@@ -90,8 +91,11 @@ def base_of(student: EvalModel) -> EvalModel | None:
     if student.role != "student" or not student.base_name:
         return None
     base = resolve_base(student.base_name, student.architecture)
+    name = Path(base.name).name or base.name
+    if base.path.resolve() == (student.path / INIT_FOLDER).resolve():
+        name = f"{student.name} pruned"  # its own cut of the teacher, before training
     return EvalModel(
-        name=f"{Path(base.name).name or base.name} (base)",
+        name=f"{name} (base)",
         path=base.path,
         architecture=base.architecture,
         wrapper=student.wrapper,

@@ -3,13 +3,14 @@
 Stages: bundled seed tasks -> topics from the bundled category dump ->
 example- and topic-guided generation with the embedded teacher
 (SmolLM2-135M-Instruct), filtered and deduplicated -> responses -> dataset
-(JSONL, Parquet, HF folder, card) -> analysis (figures) -> selection of
-the training pairs (judge grade, IFD, diversity) -> the herd
-(Gemma-3-270M, a small T5 from scratch, SmolLM2-135M with LoRA; ``--quick``:
-the last two, on fewer and shorter answers) -> evaluation (offline
-benchmarks, imitation score, probes) -> the ablation (the T5 student on a
-random subset of the selected size; not with ``--quick``) -> the A-D judge ->
-``report.html``.
+(JSONL, Parquet, HF folder, card; the teacher's top-20 token
+log-probabilities beside it) -> analysis (figures) -> selection of the
+training pairs (judge grade, IFD, diversity) -> the herd (SmolLM2 cut to 20
+of its 30 layers and trained on the teacher's token probabilities; SmolLM2
+with LoRA; ``--quick``: the same, on fewer and shorter answers) ->
+evaluation (offline benchmarks, imitation score, probes, degenerate answers)
+-> the ablation (the pruned student trained with sft instead of kd; not with
+``--quick``) -> the A-D judge and its controls -> ``report.html``.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ QUICK = {
     "quality": {"disable": ["truncated"]},
     "dataset": {"held_out": 0.7},
     # Selection as in the full demo, without the ablation's second training run.
-    "select": {"fraction": 0.8, "ablation": {"enabled": False}},
+    "select": {"fraction": 0.8},
+    "ablation": {"enabled": False},
     # A short evaluation: 4 items per offline task and short answers; the same 30
     # held-out instructions for imitation and the judge.
     "evaluation": {
@@ -61,12 +63,15 @@ QUICK = {
     # The same two students, trained for less.
     "students": [
         {
-            "name": "t5-scratch-lamini",
-            "base": "t5-scratch",
-            "learning_rate": 1.0e-3,
+            "name": "smollm2-pruned-kd",
+            "base": "smollm2-135m-instruct",
+            "init": "prune",
+            "keep_layers": 20,
+            "objective": "kd",
+            "learning_rate": 3.0e-4,
             "epochs": 3,
-            "batch_size": 8,
-            "per_device_batch_size": 8,
+            "batch_size": 4,
+            "per_device_batch_size": 4,
             "max_length": 192,
         },
         {
@@ -160,7 +165,11 @@ def run_demo(out: Path, quick: bool = False) -> PipelineResult:
         console.print(benchmark_table(json.loads(benchmarks.read_text())))
     judge = out / "eval" / "judge.json"
     if judge.is_file():
-        console.print(grades_table(json.loads(judge.read_text())))
+        judged = json.loads(judge.read_text())
+        console.print(grades_table(judged))
+        controls = judged.get("controls") or {}
+        if controls:
+            console.print(f"judge: {controls['verdict']}")
     imitation = out / "eval" / "imitation.json"
     if imitation.is_file():
         found = json.loads(imitation.read_text())
@@ -170,9 +179,10 @@ def run_demo(out: Path, quick: bool = False) -> PipelineResult:
     ablation = out / "ablation" / "ablation.json"
     if ablation.is_file():
         found = json.loads(ablation.read_text())
+        first, second = found.get("labels") or ("selected", "random")
         for row in found["comparisons"]:
             console.print(
-                f"selected vs random ({found['student']}), {row['measure']}: {row['verdict']}"
+                f"{first} minus {second} ({found['student']}), {row['measure']}: {row['verdict']}"
             )
     report = out / "report.html"
     if report.is_file():

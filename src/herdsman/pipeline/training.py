@@ -9,6 +9,16 @@ from herdsman.config import StudentConfig
 from herdsman.console import console
 from herdsman.errors import HerdsmanError
 from herdsman.pipeline.fingerprint import fingerprint
+from herdsman.teachers.options import TeacherOptions
+
+
+def with_teacher(student: StudentConfig, teacher: TeacherOptions) -> StudentConfig:
+    """A gkd student's ``teacher_model``: the pipeline's local or vllm teacher unless set."""
+    if student.objective != "gkd" or student.teacher_model or teacher.backend == "openai":
+        return student
+    from herdsman.pipeline.run_files import tokenizer_source
+
+    return student.model_copy(update={"teacher_model": tokenizer_source(teacher)})
 
 
 def train_or_reuse(student: StudentConfig, data: Path, folder: Path) -> dict[str, Any]:
@@ -16,12 +26,15 @@ def train_or_reuse(student: StudentConfig, data: Path, folder: Path) -> dict[str
 
     Args:
         student: The student's config.
-        data: A dataset folder with ``train.jsonl`` (and ``held_out.jsonl``).
+        data: A dataset folder with ``train.jsonl`` (and ``held_out.jsonl``; with
+            ``logprobs/`` for a kd student, fingerprinted too).
         folder: Where the student is saved.
     """
     from herdsman.train.student import read_outcome, train_student
 
     inputs = {s: data / f"{s}.jsonl" for s in ("train", "held_out")}
+    if student.objective == "kd":
+        inputs["logprobs"] = data / "logprobs" / "train.parquet"
     mark = fingerprint(student.model_dump(mode="json"), inputs)
     try:
         done = read_outcome(folder)

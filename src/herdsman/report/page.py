@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from herdsman.errors import HerdsmanError
+from herdsman.evaluate.degenerate import DEGENERATE
 from herdsman.evaluate.evaluator import BENCHMARKS, IMITATION, JUDGE, PROBES, RATINGS_DB
 from herdsman.evaluate.intervals import Interval
 from herdsman.io.atomic import write_text_atomic
 from herdsman.io.templating import template_env
 from herdsman.report import figures as report_figures
+from herdsman.report.agreement import judge_vs_humans
 
 EVAL_DIR = "eval"
 
@@ -82,7 +84,7 @@ def _selection(data: ReportData) -> None:
         data.sections["ablation"] = ablation
     elif isinstance(found, dict):
         data.missing["ablation"] = (
-            "no ablation: set select.ablation.enabled (or run herdsman ablate CONFIG) to learn "
+            "no ablation: set ablation.enabled (or run herdsman ablate CONFIG) to learn "
             "whether the selection helped"
         )
 
@@ -154,12 +156,21 @@ def _humans(data: ReportData) -> None:
         data.missing["humans"] = f"the rating database {path} has no ratings yet"
         return
     counts = db.grade_counts()
+    judged = _json(data.run_dir / EVAL_DIR / JUDGE)
+    judgements = judged.get("judgements", []) if isinstance(judged, dict) else []
     data.sections["humans"] = {
         "counts": counts,
         "ratings": len(rows),
         "agreement": agreement(rows),
+        "judge_agreement": judge_vs_humans(judgements, rows),
         "figure": _data_uri(report_figures.grade_bars(counts, "Human raters, A-D rubric")),
     }
+
+
+def _degenerate(data: ReportData) -> None:
+    found = _json(data.run_dir / EVAL_DIR / DEGENERATE)
+    if isinstance(found, dict) and isinstance(found.get("models"), dict):
+        data.sections["degenerate"] = found
 
 
 def _probes(data: ReportData) -> None:
@@ -167,6 +178,19 @@ def _probes(data: ReportData) -> None:
     if found is None:
         data.missing["probes"] = "no probe answers yet: run the evaluate stage"
         return
+    from herdsman.dataset.quality import QualitySettings
+    from herdsman.evaluate.degenerate import flag
+
+    rules = (data.sections.get("degenerate") or {}).get("rules")
+    settings = QualitySettings(rules=frozenset(rules)) if rules else QualitySettings()
+    prompts = found.get("prompts", [])
+    found["flags"] = {
+        model: [
+            flag(p, a, settings) if isinstance(a, str) else None
+            for p, a in zip(prompts, answers, strict=False)
+        ]
+        for model, answers in found.get("answers", {}).items()
+    }
     data.sections["probes"] = found
 
 
@@ -179,7 +203,17 @@ def collect(run_dir: Path) -> ReportData:
     if not run_dir.is_dir():
         raise HerdsmanError(f"{run_dir}: no such run folder")
     data = ReportData(run_dir)
-    for part in (_dataset, _selection, _herd, _benchmarks, _imitation, _judge, _humans, _probes):
+    for part in (
+        _dataset,
+        _selection,
+        _herd,
+        _benchmarks,
+        _degenerate,
+        _imitation,
+        _judge,
+        _humans,
+        _probes,
+    ):
         part(data)
     return data
 

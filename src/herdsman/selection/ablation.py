@@ -48,11 +48,11 @@ def compare_arms(
     imitation: dict[str, Any] | None,
     benchmarks: dict[str, Any] | None,
 ) -> list[dict[str, Any]]:
-    """Paired selected-minus-random differences, one row per measure.
+    """Paired first-minus-second differences, one row per measure.
 
     Args:
-        selected: The name of the model trained on the selected subset.
-        baseline: The name of the model trained on the random subset.
+        selected: The first arm's model (trained on the selected subset, or with kd).
+        baseline: The second arm's model (trained on a random subset, or with sft).
         imitation: ``imitation.json`` of an evaluation of both.
         benchmarks: ``benchmarks.json`` of an evaluation of both.
     """

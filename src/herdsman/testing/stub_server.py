@@ -39,16 +39,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import zlib
 import re
 import threading
+import zlib
 from collections import Counter
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from herdsman.evaluate.judge import answer_under_grading
+from herdsman.evaluate.judge import (
+    answer_under_grading,
+    answers_under_comparison,
+    reference_under_grading,
+)
 from herdsman.generation.prompts import requested_count
 
 MARKER = re.compile(r"\[\[(\w+)(?::(\d+))?\]\]")
@@ -132,10 +136,31 @@ def stub_grade(answer: str) -> str:
     return "ABCD"[hashlib.sha256(answer.encode()).digest()[0] % 4]
 
 
-def grade_reply(user_content: str) -> str | None:
-    """The stub's reply to an A-D grading prompt, or ``None`` if it is not one."""
+def judge_grade(user_content: str, mode: str = "hash") -> str | None:
+    """The stub judge's grade for a grading prompt (``None``: not one); see ``StubState.judge``."""
     answer = answer_under_grading(user_content)
-    return None if answer is None else f"{stub_grade(answer)}. Graded by the stub."
+    if answer is None:
+        return None
+    if mode == "random":
+        import hashlib
+        import random
+
+        return random.Random(hashlib.sha256(user_content.encode()).hexdigest()).choice("ABCD")
+    reference = reference_under_grading(user_content)
+    if mode == "rule" and reference is not None:
+        from rouge_score.rouge_scorer import _score_lcs
+
+        from herdsman.generation.dedup import rouge_tokens
+
+        f = _score_lcs(rouge_tokens(reference), rouge_tokens(answer)).fmeasure
+        return "A" if f >= 0.9 else "B" if f >= 0.6 else "C" if f >= 0.3 else "D"
+    return stub_grade(answer)
+
+
+def grade_reply(user_content: str, mode: str = "hash") -> str | None:
+    """The stub's reply to an A-D grading prompt, or ``None`` if it is not one."""
+    grade = judge_grade(user_content, mode)
+    return None if grade is None else f"{grade}. Graded by the stub."
 
 
 def generation_reply(user_content: str, refuse: bool = False) -> str | None:
@@ -176,6 +201,10 @@ class StubState:
         self.batch_lists = 0
         self.polls_to_finish = 3
         self.expire_batches = False
+        #: How the stub judge grades: ``hash`` (a fixed letter per answer), ``random`` (a
+        #: letter per prompt, blind to the answer) or ``rule`` (by overlap with the
+        #: reference answer of a reference-guided prompt: a judge that can tell).
+        self.judge = "hash"
 
 
 STATE: web.AppKey[StubState] = web.AppKey("state", StubState)
@@ -218,16 +247,27 @@ def reply_to(state: StubState, body: dict[str, Any]) -> tuple[int, Any, dict[str
     answer = (
         _scripted(messages)
         or generation_reply(user, state.refuse_generation)
-        or grade_reply(user)
+        or grade_reply(user, state.judge)
         or echo_answer(user, state.echo_prefix)
     )
     logprobs = None
     graded = answer_under_grading(user)
     if body.get("logprobs") and state.logprobs and graded is not None and not _scripted(messages):
         # The stub judge is sure of its grade and spreads a little on the others.
-        grade = stub_grade(graded)
+        grade = judge_grade(user, state.judge) or stub_grade(graded)
         top = [{"token": g, "logprob": math.log(0.7 if g == grade else 0.1)} for g in "ABCD"]
         logprobs = {"content": [{"token": grade, "logprob": math.log(0.7), "top_logprobs": top}]}
+    elif (
+        body.get("logprobs")
+        and state.logprobs
+        and answers_under_comparison(user)
+        and not _scripted(messages)
+    ):
+        # The stub's pairwise judge prefers the longer answer, whichever order it is shown in.
+        first, second = answers_under_comparison(user) or ("", "")
+        pick = "1" if len(first) >= len(second) else "2"
+        top = [{"token": c, "logprob": math.log(0.7 if c == pick else 0.3)} for c in "12"]
+        logprobs = {"content": [{"token": pick, "logprob": math.log(0.7), "top_logprobs": top}]}
     elif body.get("logprobs") and body.get("top_logprobs") and state.logprobs:
         logprobs = {"content": answer_logprobs(answer, int(body["top_logprobs"]))}
     completion = {
@@ -264,7 +304,9 @@ def answer_logprobs(answer: str, k: int) -> list[dict[str, Any]]:
         top += [
             {"token": f"token_id:{token + j}", "logprob": math.log(0.1 / j)} for j in range(1, k)
         ]
-        content.append({"token": f"token_id:{token}", "logprob": math.log(0.8), "top_logprobs": top})
+        content.append(
+            {"token": f"token_id:{token}", "logprob": math.log(0.8), "top_logprobs": top}
+        )
     return content
 
 

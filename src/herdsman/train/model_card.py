@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from herdsman.io.templating import markdown_env
 
@@ -73,8 +73,27 @@ def render_model_card(
         "final_loss": _loss(outcome.final_loss),
         "held_out_loss": _loss(outcome.held_out_loss),
         "loader": "AutoModelForSeq2SeqLM" if seq2seq else "AutoModelForCausalLM",
+        "objective": outcome.objective,
+        "kd_alpha": f"{student.kd_alpha:g}",
+        "kd_temperature": f"{student.kd_temperature:g}",
+        "teacher_model": student.teacher_model,
+        "prune": _prune_context(outcome.init),
     }
     return markdown_env("herdsman.train").get_template("model_card.md.j2").render(context)
+
+
+def _prune_context(init: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the card says of a pruned start: source, kept layers, size."""
+    if not init or init.get("kind") != "prune":
+        return None
+    kept = list(init.get("kept_layers") or [])
+    return {
+        "source": init.get("from"),
+        "kept": len(kept),
+        "total": init.get("num_layers"),
+        "kept_layers": ", ".join(str(i) for i in kept),
+        "parameters": f"{int(init.get('parameters') or 0):,}",
+    }
 
 
 def _loss(value: float | None) -> str:

@@ -8,6 +8,16 @@ and as an adapter in ``OUT/adapter/``. Checkpoints go to
 ``OUT/.checkpoints/`` and a re-run resumes from the newest one; they are
 removed once the student is saved. Under ``accelerate launch`` every process
 trains and only the first writes files.
+
+What the student starts from and what it learns are two settings:
+
+- ``init``: ``base`` (the base model as it is) or ``prune`` (the base cut to
+  ``keep_layers`` decoder layers, :mod:`herdsman.train.prune`; the cut model is
+  saved to ``OUT/init/`` before training and is the student's comparison base);
+- ``objective``: ``sft`` (the teacher's text through TRL's ``SFTTrainer`` or
+  ``Seq2SeqTrainer``), ``kd`` (the teacher's stored top-k log-probabilities,
+  :mod:`herdsman.train.kd`) or ``gkd`` (on-policy distillation with the teacher
+  beside the student, :mod:`herdsman.train.gkd`).
 """
 
 from __future__ import annotations
@@ -23,8 +33,8 @@ from herdsman.config import StudentConfig
 from herdsman.console import console
 from herdsman.errors import HerdsmanError, is_out_of_memory
 from herdsman.io.atomic import write_text_atomic
-from herdsman.train.bases import resolve_base
-from herdsman.train.data import build_training_data
+from herdsman.train.bases import StudentBase, resolve_base
+from herdsman.train.data import TrainingData, build_training_data
 from herdsman.train.plan import TrainPlan, is_main_process
 from herdsman.train.wrappers import choose_wrapper
 
@@ -55,6 +65,10 @@ class TrainOutcome:
     fingerprint: str | None = None
     precision: str = "fp32"
     attention: str = "sdpa"
+    objective: str = "sft"
+    #: ``{"kind": "base", "from": BASE}`` or pruning's record (``kind``, ``from``,
+    #: ``kept_layers``, ``influence``, ``parameters``); ``None`` in older records.
+    init: dict[str, Any] | None = None
 
 
 def _load_model(path: Path, architecture: str, attention: str) -> Any:
@@ -146,11 +160,42 @@ def train_student(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     wrapper = choose_wrapper(student.wrapper, tokenizer, base.architecture)
-    data = build_training_data(data_path, tokenizer, wrapper, student.max_length, base.architecture)
+    kd_data = None
+    if student.objective == "kd":
+        from herdsman.train.kd import build_kd_data, check_kd_student
+
+        check_kd_student(student, base.architecture, tokenizer, data_path)
+        kd_data = build_kd_data(data_path, tokenizer, wrapper, student.max_length)
+        data = kd_data.data
+    else:
+        data = build_training_data(
+            data_path, tokenizer, wrapper, student.max_length, base.architecture
+        )
+    teacher = None
+    if student.objective == "gkd":
+        from herdsman.train.gkd import resolve_teacher
+
+        teacher = resolve_teacher(student, base.architecture, tokenizer)
     plan = TrainPlan.make(student, base, wrapper, data, out_dir)
-    model = _load_model(base.path, base.architecture, plan.attention)
+    init: dict[str, Any] = {"kind": "base", "from": base.name}
+    if student.init == "prune":
+        calibration = (
+            [list(e["input_ids"]) for e in kd_data.train[: student.calibration_samples]]
+            if kd_data is not None
+            else _calibration_ids(data, tokenizer, student)
+        )
+        plan.base, init = _prune_base(student, plan, tokenizer, calibration)
+    model = _load_model(plan.base.path, plan.base.architecture, plan.attention)
     callbacks = [_progress_callback(student.name)]
-    if base.architecture == "seq2seq":
+    if kd_data is not None:
+        from herdsman.train.kd import build_kd_trainer
+
+        trainer = build_kd_trainer(student, plan, model, tokenizer, callbacks, kd_data)
+    elif teacher is not None:
+        from herdsman.train.gkd import build_gkd_trainer
+
+        trainer = build_gkd_trainer(student, plan, model, tokenizer, callbacks, teacher)
+    elif base.architecture == "seq2seq":
         from herdsman.train.seq2seq import build_seq2seq_trainer
 
         trainer = build_seq2seq_trainer(student, plan, model, tokenizer, callbacks)
@@ -178,15 +223,19 @@ def train_student(
         ) from None
     seconds = time.perf_counter() - started
     held_loss = None
-    if data.held_out:
+    if data.held_out and trainer.eval_dataset is not None:
         held_loss = float(trainer.evaluate()["eval_loss"])
     history = [(int(h["step"]), float(h["loss"])) for h in trainer.state.log_history if "loss" in h]
-    real = _real_tokens(plan, tokenizer, student.max_length)
+    real = (
+        kd_data.real_tokens
+        if kd_data is not None
+        else _real_tokens(plan, tokenizer, student.max_length)
+    )
     epochs_done = float(trainer.state.epoch or 0.0)
     outcome = TrainOutcome(
         name=student.name,
-        base=base.name,
-        architecture=base.architecture,
+        base=plan.base.name,
+        architecture=plan.base.architecture,
         method=student.method,
         wrapper=wrapper,
         parameters=0,
@@ -204,9 +253,59 @@ def train_student(
         fingerprint=fingerprint,
         precision=plan.precision,
         attention=plan.attention,
+        objective=student.objective,
+        init=init,
     )
     _save(trainer, tokenizer, student, plan, outcome, data_path)
     return outcome
+
+
+def _calibration_ids(data: TrainingData, tokenizer: Any, student: StudentConfig) -> list[list[int]]:
+    """The first ``calibration_samples`` training pairs as the student sees them (token ids)."""
+    rows = data.train[: student.calibration_samples]
+    encoded = tokenizer(
+        [r["prompt"] + r["completion"] for r in rows],
+        add_special_tokens=True,
+        truncation=True,
+        max_length=student.max_length,
+    )["input_ids"]
+    return [list(ids) for ids in encoded]
+
+
+def _prune_base(
+    student: StudentConfig, plan: TrainPlan, tokenizer: Any, calibration: list[list[int]]
+) -> tuple[StudentBase, dict[str, Any]]:
+    """Cut the base to ``keep_layers`` layers and save it to ``OUT/init/`` (the new base).
+
+    Raises:
+        HerdsmanError: The base has no decoder layer stack, or ``keep_layers``
+            is out of range.
+    """
+    from herdsman.train.prune import INIT_FOLDER, prune_model, save_pruned
+
+    assert student.keep_layers is not None  # the config requires it with init: prune
+    model = _load_model(plan.base.path, plan.base.architecture, plan.attention)
+    result = prune_model(model, calibration, student.keep_layers, plan.base.name)
+    folder = (plan.out_dir / INIT_FOLDER).resolve()
+    if is_main_process():
+        save_pruned(model, tokenizer, folder)
+        console.print(
+            f"  {student.name}: pruned {plan.base.name} to {len(result.kept_layers)} of "
+            f"{result.num_layers} layers ({result.parameters:,} parameters) -> {folder}"
+        )
+    del model
+    _wait_for_main_process()
+    return StudentBase(folder, "causal", str(folder)), result.record()
+
+
+def _wait_for_main_process() -> None:
+    """Under ``accelerate launch``, let every process wait until the first has written files."""
+    from herdsman.train.plan import world_size
+
+    if world_size() > 1:
+        from accelerate import PartialState
+
+        PartialState().wait_for_everyone()
 
 
 def _generation_defaults(config: Any, tokenizer: Any) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from herdsman.console import console
+from herdsman.evaluate.degenerate import DEGENERATE
 from herdsman.evaluate.evaluator import (
     ANSWER_SHEET,
     BENCHMARKS,
@@ -50,7 +51,34 @@ def _evaluate_inputs(ctx: Context) -> dict[str, Path]:
 
 
 def _evaluate_settings(ctx: Context) -> dict[str, Any]:
-    return ctx.config.evaluation.model_dump(mode="json", exclude={"judge": {"pairwise", "retries"}})
+    judging = {"pairwise", "retries", "controls", "reference_guided", "constrained"}
+    return {
+        **ctx.config.evaluation.model_dump(mode="json", exclude={"judge": judging}),
+        "quality": ctx.config.quality.model_dump(mode="json"),  # the degenerate-answer rules
+    }
+
+
+def count_degenerate(ctx: Context) -> dict[str, Any]:
+    """Every model's answers on the answer sheet through the quality gate's rules
+    (``eval/degenerate.json``); prints each model's flagged share."""
+    import json
+
+    from herdsman.dataset.quality import settings_from
+    from herdsman.evaluate.answer_sheets import read_answer_sheet
+    from herdsman.evaluate.degenerate import degenerate_answers
+    from herdsman.evaluate.intervals import Interval
+    from herdsman.io.atomic import write_text_atomic
+
+    sheet = read_answer_sheet([eval_path(ctx, ANSWER_SHEET)])
+    # Truncation is not known from an answer sheet (no finish reason): the other rules apply.
+    found = degenerate_answers(sheet, settings_from(ctx.config.quality))
+    write_text_atomic(eval_path(ctx, DEGENERATE), json.dumps(found, indent=1))
+    for model, row in found["models"].items():
+        share = row["share"]
+        shown = Interval(**share).text() if share else "no answers"
+        rules = ", ".join(f"{r}: {n}" for r, n in row["rules"].items()) or "none"
+        console.print(f"  degenerate answers of {model}: {shown} ({rules})")
+    return found
 
 
 def _run_evaluate(ctx: Context) -> dict[str, Any]:
@@ -80,6 +108,7 @@ def _run_evaluate(ctx: Context) -> dict[str, Any]:
         items = [Item(item_id(r["instruction"], ""), r["instruction"]) for r in rows]
         reference = {i.id: r["response"] for i, r in zip(items, rows, strict=True)}
     evaluator.answer_sheet(items, reference)
+    count_degenerate(ctx)
     return {
         "models": [m.name for m in models],
         "tasks": benchmarks["tasks"],
@@ -91,7 +120,7 @@ def _run_evaluate(ctx: Context) -> dict[str, Any]:
 STAGE = Stage(
     "evaluate",
     "benchmarks, imitation score, probes and answer sheet for the herd",
-    outputs=lambda ctx: [eval_path(ctx, n) for n in (BENCHMARKS, PROBES, ANSWER_SHEET)],
+    outputs=lambda ctx: [eval_path(ctx, n) for n in (BENCHMARKS, PROBES, ANSWER_SHEET, DEGENERATE)],
     inputs=_evaluate_inputs,
     settings=_evaluate_settings,
     run=_run_evaluate,

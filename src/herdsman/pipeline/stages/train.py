@@ -10,17 +10,23 @@ from herdsman.pipeline.context import Context, Stage, student_dir, training_dir
 
 
 def _train_inputs(ctx: Context) -> dict[str, Path]:
-    return {s: training_dir(ctx) / f"{s}.jsonl" for s in ("train", "held_out")}
+    inputs = {s: training_dir(ctx) / f"{s}.jsonl" for s in ("train", "held_out")}
+    logprobs = training_dir(ctx) / "logprobs" / "train.parquet"
+    if any(s.objective == "kd" for s in ctx.config.students) and logprobs.is_file():
+        inputs["logprobs"] = logprobs
+    return inputs
 
 
 def _run_train(ctx: Context) -> dict[str, Any]:
-    from herdsman.pipeline.training import train_or_reuse
+    from herdsman.pipeline.training import train_or_reuse, with_teacher
     from herdsman.train.herd import herd_table
 
     outcomes: dict[str, Any] = {}
     for student in ctx.config.students:
         outcomes[student.name] = train_or_reuse(
-            student, training_dir(ctx), student_dir(ctx, student.name)
+            with_teacher(student, ctx.teacher_options()),
+            training_dir(ctx),
+            student_dir(ctx, student.name),
         )
     console.print(herd_table(list(outcomes.values())))
     return {
