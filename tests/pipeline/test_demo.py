@@ -63,23 +63,29 @@ def test_quick_demo_generates_answers_and_resumes(tmp_path: Path) -> None:
     # The herd: loadable by transformers and lm-eval as they are.
     printed = " ".join(first.stderr.split())
     assert "the herd" in printed and "held-out loss" in printed
-    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+    from transformers import AutoModelForCausalLM
 
-    t5 = out / "students" / "t5-scratch-lamini"
+    pruned = out / "students" / "smollm2-pruned-kd"
     lora = out / "students" / "smollm2-135m-lora"
-    assert AutoModelForSeq2SeqLM.from_pretrained(t5).config.is_encoder_decoder
+    cut = AutoModelForCausalLM.from_pretrained(pruned)
+    assert cut.config.num_hidden_layers == 20  # cut from the teacher's 30 layers
+    assert AutoModelForCausalLM.from_pretrained(pruned / "init").config.num_hidden_layers == 20
     assert AutoModelForCausalLM.from_pretrained(lora) is not None
     assert (lora / "adapter" / "adapter_config.json").is_file()
-    for folder in (t5, lora):
+    for folder in (pruned, lora):
         record = json.loads((folder / "herdsman-train.json").read_text())
         assert record["held_out_loss"] is not None and 0 < record["examples"] <= len(kept)
-        if folder == t5:  # the encoder-decoder path drops no pair for length
-            assert record["examples"] == len(kept)
+    record = json.loads((pruned / "herdsman-train.json").read_text())
+    assert record["objective"] == "kd" and record["init"]["kind"] == "prune"
+    assert len(record["init"]["kept_layers"]) == 20
+    # The teacher's top-20 log-probabilities went beside the dataset and the selection.
+    assert (out / "dataset" / "logprobs" / "train.parquet").is_file()
+    assert (out / "selected" / "logprobs" / "meta.json").is_file()
     # Evaluation: every student and base scored on the offline suite, the judge, the report.
     bench = json.loads((out / "eval" / "benchmarks.json").read_text())
     names = {m["name"] for m in bench["models"]}
     assert names == {
-        "t5-scratch-lamini", "smollm2-135m-lora", "t5-scratch (base)",
+        "smollm2-pruned-kd", "smollm2-135m-lora", "smollm2-pruned-kd pruned (base)",
         "smollm2-135m-instruct (base)",
     }  # fmt: skip
     assert all(len(m["scores"]) == 6 for m in bench["models"])
@@ -87,6 +93,8 @@ def test_quick_demo_generates_answers_and_resumes(tmp_path: Path) -> None:
     assert {s["model"] for s in imitation["scores"]} == names
     probes = json.loads((out / "eval" / "probes.json").read_text())
     assert all(len(a) == len(probes["prompts"]) for a in probes["answers"].values())
+    degenerate = json.loads((out / "eval" / "degenerate.json").read_text())
+    assert set(degenerate["models"]) == names | {"teacher"}
     judge = json.loads((out / "eval" / "judge.json").read_text())
     assert set(judge["grades"]) == names | {"teacher"}
     held_out = hf["held_out"].num_rows
@@ -94,10 +102,19 @@ def test_quick_demo_generates_answers_and_resumes(tmp_path: Path) -> None:
     judged = min(30, held_out)
     assert all(sum(counts.values()) == judged for counts in judge["grades"].values())
     assert judge["bias"]["failed"] == 0 and judge["bias"]["unparsed"] == 0  # constrained choice
+    # The judge's controls ran, and the demo said what they showed.
+    controls = judge["controls"]
+    assert controls["items"] >= 2 and set(controls["differences"]) <= {
+        "off_topic", "truncated", "shuffled", "looping",
+    }  # fmt: skip
+    assert f"judge: {controls['verdict']}" in printed
+    if not controls["passed"]:
+        assert judge["comparisons"] == []
     assert imitation["items"] == min(30, held_out)
-    [gain] = [c for c in imitation["comparisons"] if c["student"] == "t5-scratch-lamini"]
+    [gain] = [c for c in imitation["comparisons"] if c["student"] == "smollm2-pruned-kd"]
     assert (
-        f"imitation gain of t5-scratch-lamini over t5-scratch (base): {gain['verdict']}" in printed
+        f"imitation gain of smollm2-pruned-kd over smollm2-pruned-kd pruned (base): "
+        f"{gain['verdict']}" in printed
     )
     report = out / "report.html"
     assert f"report: {report.resolve()}" in " ".join(first.stderr.split())

@@ -107,5 +107,5 @@ def test_a_scorer_that_cannot_load_is_one_message(tmp_path: Path) -> None:
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "config.json").write_text('{"model_type": "llama"}')
-    with pytest.raises(HerdsmanError, match="cannot load"):
+    with pytest.raises(HerdsmanError, match="not a complete model folder"):
         IfdScorer(str(broken))

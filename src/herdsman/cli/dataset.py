@@ -10,6 +10,18 @@ import typer
 from herdsman.cli.app import app, user_errors
 from herdsman.cli.section_options import SectionSpec, with_section
 from herdsman.config import AnalyzeConfig, QualityConfig
+from herdsman.io.guard import JSONL_SUFFIXES, Input, Output, check_paths
+
+#: What ``analyze`` writes into its folder.
+ANALYSIS_FILES = (
+    "analysis.json",
+    "composition.png",
+    "lengths.png",
+    "diversity_tsne.png",
+    "tsne_points.csv",
+)
+#: What a dataset folder's readers open (JSONL splits, else a saved Hugging Face dataset).
+DATASET_READS = ("train.jsonl", "held_out.jsonl", "hf", "*.arrow", "*.json", "*.parquet")
 
 
 @app.command()
@@ -40,8 +52,16 @@ def quality(
     """
     from herdsman.pipeline.stages.quality import gate_answers
 
+    removed = removed or out.with_name(out.name + ".removed.jsonl")
     with user_errors():
-        gate_answers(in_path, out, removed or out.with_name(out.name + ".removed.jsonl"), settings)
+        check_paths(
+            [Input(in_path, "IN.jsonl", "file")],
+            [
+                Output(out, suffixes=JSONL_SUFFIXES),
+                Output(removed, "--removed", suffixes=JSONL_SUFFIXES),
+            ],
+        )
+        gate_answers(in_path, out, removed, settings)
 
 
 @app.command()
@@ -69,4 +89,8 @@ def analyze(
     from herdsman.pipeline.stages.analyze import analyze_dataset
 
     with user_errors():
+        check_paths(
+            [Input(dataset, "DATASET", reads=DATASET_READS)],
+            [Output(out, kind="folder", writes=ANALYSIS_FILES)],
+        )
         analyze_dataset(dataset, out, settings)

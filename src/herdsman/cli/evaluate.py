@@ -19,9 +19,33 @@ from herdsman.cli.section_options import SectionSpec, with_section
 from herdsman.cli.teacher_options import TeacherGroup
 from herdsman.config import EvaluationConfig, JudgeConfig, StoreConfig
 from herdsman.console import console
+from herdsman.io.guard import Input, Output, check_paths
 
 if TYPE_CHECKING:
     from herdsman.teachers.options import TeacherOptions
+
+
+#: What ``eval`` writes into its folder.
+EVAL_FILES = (
+    "benchmarks.json",
+    "imitation.json",
+    "probes.json",
+    "degenerate.json",
+    "answer_sheet.jsonl",
+    "answers",
+    "lm_eval",
+)
+#: What ``report`` reads in a run folder.
+REPORT_READS = (
+    "dataset/stats.json",
+    "dataset/*.jsonl",
+    "quality/report.json",
+    "analysis",
+    "selected/selection.json",
+    "ablation/ablation.json",
+    "students/*/herdsman-train.json",
+    "eval",
+)
 
 
 @app.command("eval")
@@ -64,6 +88,14 @@ def eval_command(
     from herdsman.evaluate.tables import benchmark_table, comparisons_table, imitation_table
 
     with user_errors():
+        check_paths(
+            [
+                *(Input(m, "MODEL", "folder") for m in models),
+                *([Input(data, "--data", reads=("held_out.jsonl",))] if data else []),
+                *([Input(Path(settings.probes), "--probes", "file")] if settings.probes else []),
+            ],
+            [Output(out, kind="folder", writes=EVAL_FILES)],
+        )
         found = collect_models(models, with_bases=settings.bases)
         # Bad input fails before any model loads.
         prompts = load_probes(Path(settings.probes) if settings.probes else None)
@@ -155,6 +187,10 @@ def judge(
     from herdsman.teachers.factory import build_teacher
 
     with user_errors():
+        check_paths(
+            [Input(a, "ANSWERS", "file") for a in answers],
+            [Output(out, suffixes=(".json",)), *([Output(store, "--store")] if store else [])],
+        )
         sheet = read_answer_sheet(answers)
         if settings.max_items:
             kept = sheet.items[: settings.max_items]
@@ -196,6 +232,10 @@ def report(
     from herdsman.report.page import write_report
 
     with user_errors():
+        check_paths(
+            [Input(run_dir, "RUN_DIR", "folder", reads=REPORT_READS)],
+            [Output(out, suffixes=(".html", ".htm"))],
+        )
         data = write_report(run_dir, out)
         for part, why in data.missing.items():
             console.print(f"not in the report: {part}: {why}")

@@ -23,6 +23,7 @@ from herdsman.cli.teacher_options import TeacherGroup
 from herdsman.config import DedupConfig, GenerateConfig, RespondConfig, StoreConfig, TopicsConfig
 from herdsman.console import console, error_line, phase_progress
 from herdsman.errors import HerdsmanError
+from herdsman.io.guard import JSONL_SUFFIXES, Input, Output, check_paths
 
 if TYPE_CHECKING:
     from herdsman.teachers.options import TeacherOptions
@@ -47,6 +48,7 @@ def seeds(
     from herdsman.io.jsonl import BadLines, write_jsonl_atomic
 
     with user_errors():
+        check_paths([Input(p, "INPUT") for p in inputs], [Output(out, suffixes=JSONL_SUFFIXES)])
         bad = BadLines()
         counts: dict[str, int] = {}
 
@@ -61,6 +63,10 @@ def seeds(
         console.print(f"wrote {n} seeds to {out} ({per or 'none'})")
         if bad.count:
             console.print(f"skipped {bad.count} malformed record(s), first: {bad.examples[0]}")
+
+
+#: A topic list is plain text, one per line.
+TOPIC_SUFFIXES = (".txt", ".lst", ".list", "")
 
 
 @app.command()
@@ -94,6 +100,7 @@ def topics(
     from herdsman.pipeline.stages.topics import filter_topics
 
     with user_errors():
+        check_paths([Input(dump, "DUMP", "file")], [Output(out, suffixes=TOPIC_SUFFIXES)])
         filter_topics(dump, out, settings, skip_bad=skip_bad)
 
 
@@ -141,6 +148,21 @@ def generate(
     from herdsman.teachers.factory import build_teacher
 
     with user_errors():
+        check_paths(
+            [
+                Input(seeds_path, "--seeds", "file"),
+                *([Input(topics_path, "--topics", "file")] if topics_path else []),
+                *(
+                    [Input(Path(settings.template), "--template", "file")]
+                    if settings.template
+                    else []
+                ),
+            ],
+            [
+                Output(out, suffixes=JSONL_SUFFIXES),
+                *([Output(store, "--store")] if store else []),
+            ],
+        )
         run_settings = generate_settings(settings, n, teacher_options)
         seed_list = list(load_seeds(seeds_path, "auto"))
         topic_list = load_topic_list(topics_path) if topics_path else None
@@ -202,6 +224,14 @@ def dedup(
     """
     from herdsman.generation.dedup_file import dedup_file
 
+    with user_errors():
+        check_paths(
+            [Input(in_path, "IN.jsonl", "file")],
+            [
+                Output(out, suffixes=(*JSONL_SUFFIXES, ".json")),
+                *([Output(dropped, "--dropped", suffixes=JSONL_SUFFIXES)] if dropped else []),
+            ],
+        )
     with user_errors(), phase_progress("dedup") as progress:
         stats = dedup_file(
             in_path,
@@ -274,6 +304,15 @@ def respond(
     from herdsman.teachers.factory import build_teacher
 
     with user_errors():
+        check_paths(
+            [Input(in_path, "IN.jsonl", "file")],
+            [
+                Output(out, suffixes=JSONL_SUFFIXES),
+                Output(out.with_name(out.name + ".failed.jsonl"), "(failures)"),
+                Output(out.with_name(out.name + ".logprobs"), "(log-probabilities)", "folder"),
+                *([Output(store, "--store")] if store else []),
+            ],
+        )
         options = teacher_options
         if getattr(options, "batch_api", False) and not getattr(options, "batch_journal", None):
             journal = (store or default_store(out)).parent / "batches.jsonl"

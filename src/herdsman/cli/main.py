@@ -11,7 +11,8 @@ import warnings
 from herdsman.cli import generation, dataset, selection, train, evaluate, rating, run  # noqa: F401
 
 # isort: on
-from herdsman.cli.app import app
+from herdsman.cli.app import EXIT_USER_ERROR, app, debugging, describe_error
+from herdsman.console import error_line
 
 
 def main() -> None:
@@ -25,7 +26,14 @@ def main() -> None:
     os.environ.setdefault("TQDM_DISABLE", "1")  # lm-eval's and transformers' bars; ours are rich
     # Deprecation notices meant for the libraries' own callers, not for herdsman's users.
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|trl|peft)\.")
-    app(prog_name="herdsman")
+    try:
+        app(prog_name="herdsman")
+    except Exception as exc:  # outside a command's own user_errors() block
+        line = None if debugging() else describe_error(exc)
+        if line is None:
+            raise
+        error_line(line)
+        sys.exit(EXIT_USER_ERROR)
     sys.exit(0)
 
 

@@ -15,6 +15,7 @@ from herdsman.cli.app import (
 )
 from herdsman.console import console
 from herdsman.errors import HerdsmanError
+from herdsman.io.guard import Input, Output, check_paths
 
 MIN_ADMIN_TOKEN = 16
 
@@ -147,6 +148,7 @@ def rate_serve(
     from herdsman.rating.db import RatingDB
 
     with user_errors():
+        check_paths([Input(a, "ANSWERS", "file") for a in answers or []], [Output(db, "--db")])
         rating_db = RatingDB(db)
         if answers:
             added = rating_db.import_sheet(read_answer_sheet(answers))
@@ -217,6 +219,7 @@ def rate_export(
     with user_errors():
         if not db.is_file():
             raise HerdsmanError(f"{db}: no such rating database")
+        check_paths([Input(db, "--db", "file")], [Output(out, suffixes=(".csv", ".json"))])
         rating_db = RatingDB(db)
         fmt = "json" if out.suffix.lower() == ".json" else "csv"
         write_text_atomic(out, rating_db.export(fmt))

@@ -139,8 +139,10 @@ def init(
     """
     from herdsman.io.atomic import write_text_atomic
     from herdsman.io.bundled import bundled_file
+    from herdsman.io.guard import Output, check_paths
 
     with user_errors():
+        check_paths([], [Output(path, "PATH", suffixes=(".yaml", ".yml"))])
         if path.exists() and not overwrite:
             raise HerdsmanError(f"{path}: already exists (use --overwrite to replace it)")
         write_text_atomic(path, bundled_file("example.yaml").read_text(encoding="utf-8"))
@@ -160,7 +162,9 @@ def demo(
 
       herdsman demo --out demo-run
     """
+    from herdsman.io.guard import Output, check_paths
     from herdsman.pipeline.demo import run_demo
 
     with user_errors():
+        check_paths([], [Output(out, "--out", "folder")])
         run_demo(out, quick=quick)

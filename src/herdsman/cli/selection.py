@@ -9,13 +9,26 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from herdsman.cli.app import StoreOpt, app, store_for, user_errors
+from herdsman.cli.dataset import DATASET_READS
 from herdsman.cli.section_options import SectionSpec, with_section
 from herdsman.cli.teacher_options import TeacherGroup
 from herdsman.config import SelectConfig, StoreConfig
 from herdsman.console import console
+from herdsman.io.guard import Input, Output, check_paths
 
 if TYPE_CHECKING:
     from herdsman.teachers.options import TeacherOptions
+
+#: What ``select`` writes into its folder (``selection.selector``'s files, its IFD cache).
+SELECTION_FILES = (
+    "train.jsonl",
+    "held_out.jsonl",
+    "scores.jsonl",
+    "selection.json",
+    "README.md",
+    ".cache",
+    ".herdsman",
+)
 
 #: The command has no students to take the IFD scorer from: the embedded model scores.
 DEFAULT_SCORER = "smollm2-135m-instruct"
@@ -63,6 +76,14 @@ def select_command(
     from herdsman.selection.selector import Judge
     from herdsman.teachers.factory import build_teacher
 
+    with user_errors():
+        check_paths(
+            [Input(dataset, "DATASET", reads=DATASET_READS)],
+            [
+                Output(out, kind="folder", writes=SELECTION_FILES),
+                *([Output(store, "--store")] if store else []),
+            ],
+        )
     with user_errors(), ExitStack() as held:
 
         def judge() -> Judge:

@@ -79,12 +79,22 @@ def train(
             return
         if not (base and data and out):
             raise HerdsmanError("give a CONFIG, or all of --base, --data and -o")
+        from herdsman.cli.dataset import DATASET_READS
+        from herdsman.io.guard import Input, Output, check_paths
         from herdsman.train.herd import herd_table
         from herdsman.train.student import read_outcome, train_student
 
         student = student.model_copy(update={"name": name or out.name, "base": base})
         if not data.exists():
             raise HerdsmanError(f"{data}: no such file or folder")
+        base_path = Path(base).expanduser()
+        check_paths(
+            [
+                Input(data, "--data", reads=DATASET_READS),
+                *([Input(base_path, "--base")] if base_path.exists() else []),
+            ],
+            [Output(out, kind="folder")],
+        )
         outcome = train_student(student, data, out)
         from herdsman.train.plan import is_main_process
 

@@ -43,7 +43,7 @@ from typing import Any
 from herdsman.config import QUALITY_RULES, QualityConfig, default_of
 from herdsman.errors import HerdsmanError
 from herdsman.io.atomic import atomic_output
-from herdsman.io.jsonl import dumps_line, iter_json_objects, write_jsonl_atomic
+from herdsman.io.jsonl import check_types, dumps_line, iter_json_objects, write_jsonl_atomic
 
 RULES: tuple[str, ...] = QUALITY_RULES
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -174,6 +174,28 @@ def failed_rule(row: dict[str, Any], settings: QualitySettings) -> str | None:
     return None
 
 
+#: A LaMini record's fields the gate reads, and the JSON types each may have (``None``:
+#: absent or null is allowed).
+ROW_TYPES: dict[str, tuple[type, ...]] = {
+    "instruction": (str,),
+    "input": (str, type(None)),
+    "response": (str, type(None)),
+    "finish_reason": (str, type(None)),
+}
+
+
+def check_row_types(row: dict[str, Any], path: Path, line: int) -> None:
+    """Refuse a record whose fields the gate reads have the wrong JSON type.
+
+    A numeric response is not an "empty" answer, and a list is not an instruction:
+    both are a broken file, reported with its line instead of being counted or copied.
+
+    Raises:
+        InputError: Naming the file, line, field and the type found.
+    """
+    check_types(row, ROW_TYPES, path, line, required=("instruction",))
+
+
 def gate(
     in_path: Path, out_path: Path, removed_path: Path, settings: QualitySettings
 ) -> QualityReport:
@@ -190,6 +212,7 @@ def gate(
 
         def kept() -> Iterator[dict[str, Any]]:
             for line, row in iter_json_objects(in_path):
+                check_row_types(row, in_path, line)
                 report.answers += 1
                 rule = failed_rule(row, settings)
                 if rule is None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from herdsman.errors import InputError
-from herdsman.io.jsonl import iter_json_objects
+from herdsman.io.jsonl import check_types, iter_json_objects
 
 ANSWER_FIELDS = ("answer", "response", "output")
 
@@ -66,6 +66,16 @@ def model_name_for(path: Path) -> str:
     return stem[: -len("_predictions")] if stem.endswith("_predictions") else stem
 
 
+#: The JSON types an answer sheet's fields may have (absent counts as null).
+SHEET_TYPES: dict[str, tuple[type, ...]] = {
+    "instruction": (str, type(None)),
+    "input": (str, type(None)),
+    "model": (str, type(None)),
+    "id": (str, int, type(None)),
+    **{f: (str, type(None)) for f in ANSWER_FIELDS},
+}
+
+
 def read_answer_sheet(paths: list[Path]) -> AnswerSheet:
     """Read answers from JSONL files.
 
@@ -77,6 +87,7 @@ def read_answer_sheet(paths: list[Path]) -> AnswerSheet:
     for path in paths:
         default_model = model_name_for(path)
         for line, row in iter_json_objects(path):
+            check_types(row, SHEET_TYPES, path, line)
             instruction = row.get("instruction")
             if not isinstance(instruction, str) or not instruction.strip():
                 raise InputError(str(path), line, "missing field 'instruction'")

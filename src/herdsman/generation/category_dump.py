@@ -188,6 +188,9 @@ def _open(path: Path) -> BinaryIO:
         return gzip.open(path, "rb")  # type: ignore[return-value]
     if magic == b"BZh":
         return bz2.open(path, "rb")  # type: ignore[return-value]
+    compressed = {".gz": "gzip", ".bz2": "bzip2"}.get(path.suffix.lower())
+    if compressed:  # named as compressed, but it is not: say so rather than find no INSERT
+        raise InputError(str(path), None, f"not {compressed} data, although the name says so")
     return path.open("rb")
 
 

@@ -294,6 +294,18 @@ class Deduplicator:
         self.stats.kept += 1
         return DedupDecision(True)
 
+    def check_many(
+        self, idents: Sequence[int], texts: Sequence[str], limit: int | None = None
+    ) -> list[DedupDecision]:
+        """Decide on texts in order; kept ones are remembered (at most ``limit`` of them)."""
+        out = []
+        kept = 0
+        for ident, text in zip(idents, texts, strict=True):
+            decision = self.check(ident, text, keep=limit is None or kept < limit)
+            kept += decision.kept
+            out.append(decision)
+        return out
+
     def remember(self, ident: int, text: str) -> None:
         """Add a text as already kept (e.g. seeds) without counting it."""
         key = normalise(text)

@@ -38,7 +38,13 @@ from herdsman.generation.dedup import (
 from herdsman.generation.dedup_lsh import LshSettings, Progress, TokenTable, decide
 from herdsman.generation.seeds import detect_format
 from herdsman.io.atomic import write_text_atomic
-from herdsman.io.jsonl import BadLines, iter_json_objects, write_jsonl_atomic
+from herdsman.io.jsonl import (
+    MAX_RECORD_BYTES,
+    BadLines,
+    iter_json_objects,
+    refuse_long_lines,
+    write_jsonl_atomic,
+)
 
 #: The field holding the instruction text, per format.
 TEXT_FIELDS = {
@@ -129,6 +135,8 @@ def dedup_file(
     fmt = detect_format(in_path) if fmt == "auto" else fmt
     if fmt not in TEXT_FIELDS:
         raise InputError(str(in_path), None, f"unknown format '{fmt}'")
+    if fmt == "jsonl":  # one huge record would cost gigabytes of tokens: refused before reading
+        refuse_long_lines(in_path, MAX_RECORD_BYTES)
     field = field or TEXT_FIELDS[fmt]
 
     def texts() -> Iterator[tuple[int, dict[str, Any], str]]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,10 +24,12 @@ from herdsman.generation.dedup import (
     occurrence_frequencies,
     rouge_tokens,
 )
+from herdsman.generation.dedup_online import OnlineLshDeduplicator
 from herdsman.generation.filters import FilterConfig, QualityFilter
 from herdsman.generation.parse import parse_instructions
 from herdsman.generation.prompts import PlannedCall, Planner
-from herdsman.io.jsonl import write_jsonl_atomic
+from herdsman.io.atomic import atomic_output
+from herdsman.io.jsonl import dumps_line
 from herdsman.records import SamplingParams, utc_now
 from herdsman.store.calls import execute
 from herdsman.store.run_store import CallResult, RunStore, call_key
@@ -43,6 +45,8 @@ class GenerateSettings:
     wave: int = 16
     max_calls: int | None = None
     threshold: float = THRESHOLD
+    #: ``exact``, ``lsh`` or ``auto`` (lsh beyond :data:`AUTO_EXACT_MAX` instructions to keep).
+    dedup_method: str = "auto"
     filters: FilterConfig = field(default_factory=FilterConfig)
 
     def call_budget(self) -> int:
@@ -124,6 +128,41 @@ def _row(
     return {k: v for k, v in row.items() if v is not None}
 
 
+#: ``auto`` checks exactly up to this many instructions to keep, with LSH beyond.
+AUTO_EXACT_MAX = 50_000
+
+
+def near_duplicate_check(
+    settings: GenerateSettings, seed_texts: Sequence[str]
+) -> Deduplicator | OnlineLshDeduplicator:
+    """The online near-duplicate check of a run, the seeds already in it.
+
+    ``exact`` gives the pairwise rule's decisions and grows with the square of
+    what it keeps on template-heavy text; ``lsh`` grows linearly at the cost of
+    a measured sliver of recall (see :mod:`herdsman.generation.dedup_online`).
+
+    Raises:
+        ValueError: An unknown method.
+    """
+    method = settings.dedup_method
+    if method == "auto":
+        method = "exact" if settings.n <= AUTO_EXACT_MAX else "lsh"
+    if method == "lsh":
+        online = OnlineLshDeduplicator(settings.threshold)
+        for start in range(0, len(seed_texts), 1000):
+            chunk = seed_texts[start : start + 1000]
+            online.check_many([-1 - start - i for i in range(len(chunk))], chunk, count=False)
+        return online
+    if method != "exact":
+        raise ValueError(f"unknown dedup method '{method}' (auto, exact or lsh)")
+    dedup = Deduplicator(
+        settings.threshold, occurrence_frequencies(rouge_tokens(t) for t in seed_texts)
+    )
+    for i, text in enumerate(seed_texts):
+        dedup.remember(-1 - i, text)
+    return dedup
+
+
 def generate(
     teacher: Teacher,
     store: RunStore,
@@ -149,56 +188,56 @@ def generate(
     quality = QualityFilter(settings.filters)
     seeds = [s for _, group in planner.groups for s in group]
     seed_texts = [s.instruction for s in seeds]
-    dedup = Deduplicator(
-        settings.threshold, occurrence_frequencies(rouge_tokens(t) for t in seed_texts)
-    )
-    for i, text in enumerate(seed_texts):
-        dedup.remember(-1 - i, text)
-    kept: list[dict[str, Any]] = []
+    dedup = near_duplicate_check(settings, seed_texts)
+    kept = 0  # written as they are kept (the file appears, complete, at the end)
     budget = settings.call_budget()
     index = 0
-    while len(kept) < settings.n and index < budget:
-        calls = [planner.plan(i) for i in range(index, min(index + settings.wave, budget))]
-        requests = [_request(teacher, planner, c, settings.sampling) for c in calls]
-        stats = execute(teacher, store, requests, stage="generate")
-        report.calls_made += stats.ok + stats.failed
-        report.calls_cached += stats.cached
-        results = store.get_many([r.key for r in requests])
-        for call, request in zip(calls, requests, strict=True):
-            if len(kept) >= settings.n:
-                break
-            report.calls += 1
-            result = results.get(request.key)
-            if result is None or not result.ok or result.text is None:
-                report.calls_failed += 1
-                continue
-            report.prompt_tokens += result.prompt_tokens or 0
-            report.completion_tokens += result.completion_tokens or 0
-            report.cost += result.cost or 0.0
-            truncated = result.finish_reason == "length"
-            report.calls_truncated += truncated
-            items = parse_instructions(result.text, truncated=truncated)
-            report.parsed += len(items)
-            if not items:
-                report.calls_empty += 1
-            for item, text in enumerate(items):
-                if not quality.keep(text):
-                    continue
-                decision = dedup.check(len(kept), text)
-                if not decision.kept:
-                    continue
-                kept.append(_row(call, item, text, result, planner))
-                if len(kept) >= settings.n:
+    with atomic_output(out_path) as sink:
+        while kept < settings.n and index < budget:
+            calls = [planner.plan(i) for i in range(index, min(index + settings.wave, budget))]
+            requests = [_request(teacher, planner, c, settings.sampling) for c in calls]
+            stats = execute(teacher, store, requests, stage="generate")
+            report.calls_made += stats.ok + stats.failed
+            report.calls_cached += stats.cached
+            results = store.get_many([r.key for r in requests])
+            for call, request in zip(calls, requests, strict=True):
+                if kept >= settings.n:
                     break
-        index += len(calls)
-        if on_progress:
-            on_progress(len(kept))
-        if index >= 2 * settings.wave and not kept and report.calls_failed < report.calls:
-            break  # two waves of replies and nothing usable: the teacher cannot do this
+                report.calls += 1
+                result = results.get(request.key)
+                if result is None or not result.ok or result.text is None:
+                    report.calls_failed += 1
+                    continue
+                report.prompt_tokens += result.prompt_tokens or 0
+                report.completion_tokens += result.completion_tokens or 0
+                report.cost += result.cost or 0.0
+                truncated = result.finish_reason == "length"
+                report.calls_truncated += truncated
+                items = parse_instructions(result.text, truncated=truncated)
+                report.parsed += len(items)
+                if not items:
+                    report.calls_empty += 1
+                passed = [(item, text) for item, text in enumerate(items) if quality.keep(text)]
+                decisions = dedup.check_many(
+                    [kept + k for k in range(len(passed))],
+                    [text for _, text in passed],
+                    limit=settings.n - kept,
+                )
+                for (item, text), decision in zip(passed, decisions, strict=True):
+                    if not decision.kept:
+                        continue
+                    sink.write(dumps_line(_row(call, item, text, result, planner)))
+                    kept += 1
+                    if kept >= settings.n:
+                        break
+            index += len(calls)
+            if on_progress:
+                on_progress(kept)
+            if index >= 2 * settings.wave and not kept and report.calls_failed < report.calls:
+                break  # two waves of replies and nothing usable: the teacher cannot do this
     report.filtered = quality.removed
     report.exact_duplicates = dedup.stats.exact
     report.near_duplicates = dedup.stats.near
-    report.kept = len(kept)
-    report.reached = len(kept) >= settings.n
-    write_jsonl_atomic(out_path, kept)
+    report.kept = kept
+    report.reached = kept >= settings.n
     return report

@@ -25,6 +25,46 @@ from pydantic import BaseModel
 from herdsman.errors import InputError
 from herdsman.io.atomic import atomic_output
 
+#: The largest record (one JSONL line, in bytes) that near-duplicate removal compares:
+#: comparing texts costs memory in proportion to their length, and no instruction is
+#: this long (a 50 MB line once took 5.9 GB of memory).
+MAX_RECORD_BYTES = 1 << 20
+
+_SCAN_CHUNK = 1 << 20
+
+
+def refuse_long_lines(path: str | Path, limit: int = MAX_RECORD_BYTES) -> None:
+    """Refuse a JSONL file with a line over ``limit`` bytes, before it is parsed.
+
+    The scan reads fixed-size chunks, so its memory does not depend on the line's length.
+
+    Raises:
+        InputError: The first line over the limit (its number and size), or an unreadable file.
+    """
+    path = Path(path)
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise InputError(str(path), None, f"cannot read ({exc.strerror or exc})") from None
+    line_no, length = 1, 0
+    with handle:
+        while chunk := handle.read(_SCAN_CHUNK):
+            start = 0
+            while (end := chunk.find(b"\n", start)) != -1:
+                length += end - start
+                if length > limit:
+                    break
+                line_no, length, start = line_no + 1, 0, end + 1
+            else:
+                length += len(chunk) - start
+            if length > limit:
+                raise InputError(
+                    str(path),
+                    line_no,
+                    f"record longer than {limit:,} bytes (the largest one compared; "
+                    "split or shorten it)",
+                )
+
 
 @dataclass
 class BadLines:
@@ -79,6 +119,48 @@ def iter_json_objects(
                     bad.add(err)
                 continue
             yield line_no, obj
+
+
+_JSON_NAMES = {str: "a string", type(None): "null", bool: "true or false", int: "a number",
+               float: "a number", list: "a list", dict: "an object"}  # fmt: skip
+
+
+def json_type(value: Any) -> str:
+    """How a JSON value's type is called in messages (``a number``, ``a list``)."""
+    return _JSON_NAMES.get(type(value), type(value).__name__)
+
+
+def check_types(
+    row: dict[str, Any],
+    types: dict[str, tuple[type, ...]],
+    path: str | Path,
+    line: int | None,
+    required: tuple[str, ...] = (),
+) -> None:
+    """Refuse a record whose fields have the wrong JSON type (one reader rule for every stage).
+
+    Args:
+        row: The record.
+        types: Field -> the types it may have; a field that is absent counts as ``None``
+            (so include ``type(None)`` for an optional field).
+        path: The file, for the message.
+        line: Its line.
+        required: Fields that must be present.
+
+    Raises:
+        InputError: Naming the file, line, field, the types wanted and the type found.
+    """
+    for name in required:
+        if name not in row:
+            raise InputError(str(path), line, f"missing field '{name}'")
+    for name, allowed in types.items():
+        value = row.get(name)
+        # bool is an int to Python but not a number in a JSON record.
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            want = " or ".join(dict.fromkeys(_JSON_NAMES.get(t, t.__name__) for t in allowed))
+            raise InputError(
+                str(path), line, f"field '{name}': expected {want}, found {json_type(value)}"
+            )
 
 
 def loads_line(line: bytes) -> Any:

@@ -4,7 +4,9 @@ Configs are shared files, so they are hostile input: YAML aliases can expand a
 few hundred bytes into millions of nodes ("billion laughs") or refer to
 themselves. Expansion is bounded (:data:`MAX_NODES`) and self-reference is
 refused, each with a one-line error naming the line, before anything else
-reads the document.
+reads the document. A key given twice in one mapping is refused naming both
+lines (YAML loaders otherwise keep the last one silently), and so is a file
+that is not UTF-8.
 """
 
 from __future__ import annotations
@@ -57,9 +59,21 @@ def _walk(node: yaml.Node, path: Path, lines: dict[Loc, int]) -> None:
             )
         inside = ancestors | {id(current)}
         if isinstance(current, yaml.MappingNode):
+            first: dict[str, int] = {}
             for key, value in current.value:
                 child = (*loc, str(key.value))
-                lines[child] = key.start_mark.line + 1
+                line = key.start_mark.line + 1
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    if str(key.value) in first:
+                        where = ".".join(map(str, child))
+                        raise InputError(
+                            str(path),
+                            line,
+                            f"key '{where}' is given twice (lines {first[str(key.value)]} "
+                            f"and {line}); keep one",
+                        )
+                    first[str(key.value)] = line
+                lines[child] = line
                 stack.append((value, child, inside))
         elif isinstance(current, yaml.SequenceNode):
             for i, item in enumerate(current.value):
@@ -71,12 +85,21 @@ def load_yaml_with_lines(path: Path) -> LinedYaml:
     """Parse a YAML file; keys' lines are recorded by path (``("generate", "sampling")``).
 
     Raises:
-        InputError: Unreadable file or a YAML syntax error (with its line).
+        InputError: Unreadable or non-UTF-8 file, a YAML syntax error or a duplicate
+            key (with its line).
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise InputError(str(path), None, f"cannot read ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        guess = " (it looks like UTF-16)" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
+        raise InputError(
+            str(path), line, f"not UTF-8 text{guess}: save the config as UTF-8"
+        ) from None
     lines: dict[Loc, int] = {}
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)

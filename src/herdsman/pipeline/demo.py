@@ -58,7 +58,7 @@ QUICK = {
         "limit": 4,
         "max_new_tokens": 16,
         "imitation_items": 30,
-        "judge": {"max_items": 30},
+        "judge": {"max_items": 30, "controls": 12},
     },
     # The same two students, trained for less.
     "students": [

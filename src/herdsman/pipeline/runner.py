@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,56 @@ def is_up_to_date(stage: Stage, ctx: Context, manifest: dict[str, Any]) -> bool:
         return False
 
 
+def _top(path: Path, run_dir: Path) -> str | None:
+    """The first name of ``path`` inside ``run_dir`` (``dataset`` for ``dataset/train.jsonl``)."""
+    try:
+        parts = path.relative_to(run_dir).parts
+    except ValueError:
+        return None
+    return parts[0] if parts else None
+
+
+def check_run_folder(loaded: LoadedConfig) -> None:
+    """Refuse a run folder that is a file, or that holds an input a stage would rewrite.
+
+    The run folder is the pipeline's one output (:func:`herdsman.io.guard.check_paths`):
+    what a stage reads that no earlier stage produced (seed files, the topic dump, ...)
+    must not be where a stage writes (``RUN_DIR/seeds.jsonl``, ``RUN_DIR/dataset/``).
+
+    Raises:
+        PathConflict: Naming the run folder and the input.
+    """
+    from herdsman.io.guard import Input, Output, check_paths
+
+    run_dir = loaded.run_dir
+    if run_dir.exists() and not run_dir.is_dir():
+        check_paths([], [Output(run_dir, "run_dir", "folder")])
+    ctx = Context(loaded=loaded, run_dir=run_dir)
+    produced: set[str] = {".herdsman"}
+    inputs: list[Input] = []
+    try:
+        for stage in stages():
+            if not stage.enabled(ctx):
+                continue
+            try:
+                reads = stage.inputs(ctx)
+                outputs = stage.outputs(ctx)
+            except HerdsmanError:  # the stage's own checks report it when it runs
+                continue
+            for name, path in reads.items():
+                top = _top(path, run_dir)
+                if top is None or not any(fnmatch(top, p) for p in produced):
+                    inputs.append(Input(path, f"{stage.name} input '{name}'"))
+            for path in outputs:
+                top = _top(path, run_dir)
+                if top is not None:
+                    produced.add(f"{top}*" if top == path.name else top)
+    finally:
+        ctx.close()
+    writes = (*sorted(produced), "generated_*.jsonl*", "report.html")
+    check_paths(inputs, [Output(run_dir, "run_dir", "folder", writes=writes)])
+
+
 def run_pipeline(
     loaded: LoadedConfig, stages: list[str] | None = None, force: bool = False
 ) -> PipelineResult:
@@ -129,6 +180,7 @@ def run_pipeline(
         IncompleteStage: Teacher calls failed; re-running retries them.
     """
     run_dir = loaded.run_dir
+    check_run_folder(loaded)
     run_dir.mkdir(parents=True, exist_ok=True)
     with run_lock(run_dir / STORE):
         return _run_locked(loaded, run_dir, stages, force)

@@ -152,13 +152,21 @@ class RatingDB:
         self.path = path
         self.busy_timeout = busy_timeout
         path.parent.mkdir(parents=True, exist_ok=True)
-        with self.connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
-            migrated = self._migrate_plain_tokens(db)
-        if migrated:
+        try:
             with self.connect() as db:
-                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(SCHEMA)
+                migrated = self._migrate_plain_tokens(db)
+            if migrated:
+                with self.connect() as db:
+                    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except DatabaseBusy:
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise HerdsmanError(
+                f"{path}: not a rating database ({exc}); give the SQLite file "
+                "`herdsman rate serve` made, or a new path"
+            ) from None
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:

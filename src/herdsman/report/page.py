@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from jinja2 import TemplateRuntimeError
 
 from herdsman.errors import HerdsmanError
 from herdsman.evaluate.degenerate import DEGENERATE
 from herdsman.evaluate.evaluator import BENCHMARKS, IMITATION, JUDGE, PROBES, RATINGS_DB
 from herdsman.evaluate.intervals import Interval
 from herdsman.io.atomic import write_text_atomic
+from herdsman.io.jsonl import json_type
 from herdsman.io.templating import template_env
 from herdsman.report import figures as report_figures
 from herdsman.report.agreement import judge_vs_humans
@@ -37,11 +41,50 @@ class ReportData:
     missing: dict[str, str] = field(default_factory=dict)
 
 
+#: The file behind each section of the page, for a note when it cannot be shown.
+SECTION_FILES = {
+    "dataset": "dataset/stats.json",
+    "analysis": "analysis/analysis.json",
+    "selection": "selected/selection.json",
+    "ablation": "ablation/ablation.json",
+    "herd": "students/*/herdsman-train.json",
+    "benchmarks": f"{EVAL_DIR}/{BENCHMARKS}",
+    "degenerate": f"{EVAL_DIR}/{DEGENERATE}",
+    "imitation": f"{EVAL_DIR}/{IMITATION}",
+    "judge": f"{EVAL_DIR}/{JUDGE}",
+    "humans": f"{EVAL_DIR}/{RATINGS_DB}",
+    "probes": f"{EVAL_DIR}/{PROBES}",
+}
+#: What a file of the wrong shape raises while its section is built or drawn.
+SHAPE_ERRORS = (TypeError, KeyError, AttributeError, ValueError, IndexError, LookupError)
+
+
+class Unreadable(Exception):
+    """A run file that exists but cannot be shown: not JSON, or not the shape the page needs."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(f"{path}: {why}")
+
+
 def _json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    """The JSON object in ``path``; ``None`` when it does not exist.
+
+    Raises:
+        Unreadable: The file exists but is not UTF-8 JSON, or not a JSON object.
+    """
+    if not path.exists():
         return None
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise Unreadable(path, f"cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise Unreadable(path, "not UTF-8 text") from None
+    except ValueError as exc:
+        raise Unreadable(path, f"not JSON ({exc})") from None
+    if not isinstance(found, dict):
+        raise Unreadable(path, f"expected a JSON object, found {json_type(found)}")
+    return found
 
 
 def _data_uri(png: bytes | None) -> str | None:
@@ -59,10 +102,17 @@ def _dataset(data: ReportData) -> None:
             "no dataset yet: run the dataset stage (herdsman run CONFIG --stage dataset)"
         )
         return
-    quality = _json(data.run_dir / "quality" / "report.json")
+    try:
+        quality = _json(data.run_dir / "quality" / "report.json")
+    except Unreadable:
+        quality = None
     data.sections["dataset"] = {**stats, "quality": quality if isinstance(quality, dict) else None}
     analysis = data.run_dir / "analysis"
-    found = _json(analysis / "analysis.json")
+    try:
+        found = _json(analysis / "analysis.json")
+    except Unreadable as exc:
+        data.missing["analysis"] = f"unreadable: {exc}"
+        return
     if found is None:
         data.missing["analysis"] = "no analysis yet: run the analyze stage (or herdsman analyze)"
         return
@@ -91,7 +141,12 @@ def _selection(data: ReportData) -> None:
 
 def _herd(data: ReportData) -> None:
     students = sorted((data.run_dir / "students").glob("*/herdsman-train.json"))
-    rows = [r for r in (_json(p) for p in students) if isinstance(r, dict)]
+    rows = []
+    for path in students:
+        try:
+            rows.append(_json(path))
+        except Unreadable as exc:
+            data.missing[f"herd: {path.parent.name}"] = f"unreadable: {exc}"
     if not rows:
         data.missing["herd"] = "no trained students yet: run the train stage"
         return
@@ -150,13 +205,19 @@ def _humans(data: ReportData) -> None:
         return
     from herdsman.rating.db import RatingDB, agreement
 
-    db = RatingDB(path)
-    rows = db.ratings()
+    try:
+        db = RatingDB(path)
+        rows = db.ratings()
+    except (HerdsmanError, sqlite3.Error):
+        raise Unreadable(path, "not a SQLite rating database") from None
     if not rows:
         data.missing["humans"] = f"the rating database {path} has no ratings yet"
         return
     counts = db.grade_counts()
-    judged = _json(data.run_dir / EVAL_DIR / JUDGE)
+    try:
+        judged = _json(data.run_dir / EVAL_DIR / JUDGE)
+    except Unreadable:
+        judged = None
     judgements = judged.get("judgements", []) if isinstance(judged, dict) else []
     data.sections["humans"] = {
         "counts": counts,
@@ -214,12 +275,45 @@ def collect(run_dir: Path) -> ReportData:
         _humans,
         _probes,
     ):
-        part(data)
+        before = set(data.sections)
+        name = part.__name__.lstrip("_")
+        try:
+            part(data)
+        except Unreadable as exc:
+            data.missing[name] = f"unreadable: {exc}"
+        except SHAPE_ERRORS as exc:
+            file = run_dir / SECTION_FILES.get(name, name)
+            data.missing[name] = f"unreadable: {file}: not the shape herdsman writes ({exc!r})"
+        else:
+            continue
+        for added in set(data.sections) - before:  # nothing half-built reaches the page
+            del data.sections[added]
     return data
 
 
 def render(data: ReportData) -> str:
-    """The HTML page."""
+    """The HTML page; a section whose file has a shape the template cannot draw is left
+    out and listed in ``data.missing`` instead.
+    """
+    drawing_errors = (*SHAPE_ERRORS, TemplateRuntimeError)
+    try:
+        return _render(data)
+    except drawing_errors:
+        pass
+    everything = dict(data.sections)
+    for name, section in list(everything.items()):
+        data.sections = {name: section}
+        try:
+            _render(data)
+        except drawing_errors as exc:
+            del everything[name]
+            file = data.run_dir / SECTION_FILES.get(name, name)
+            data.missing[name] = f"unreadable: {file}: not the shape herdsman writes ({exc!r})"
+    data.sections = everything
+    return _render(data)
+
+
+def _render(data: ReportData) -> str:
     env = template_env("herdsman.report")
     # One rule for "a difference the data supports" (see Interval.excludes_zero).
     env.tests["finding"] = lambda d: Interval(

@@ -60,6 +60,8 @@ def detect_architecture(folder: Path) -> Architecture:
         config = json.loads((folder / "config.json").read_text())
     except (OSError, ValueError) as exc:
         raise HerdsmanError(f"{folder}: not a Hugging Face model folder ({exc})") from None
+    if not isinstance(config, dict):
+        raise HerdsmanError(f"{folder / 'config.json'}: expected a JSON object (a model config)")
     if config.get("is_encoder_decoder"):
         return "seq2seq"
     return "causal"
@@ -105,6 +107,36 @@ def _hub_cache(repo_id: str) -> Path | None:
         return None
 
 
+#: A model folder's weights, in any of the layouts transformers saves.
+WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json")
+#: Files of which a model folder needs one to load its tokenizer.
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "tokenizer.model",
+    "spiece.model",
+    "vocab.json",
+    "vocab.txt",
+)
+
+
+def check_model_folder(path: Path) -> None:
+    """Refuse a base folder that cannot load: no weights, or no tokenizer.
+
+    Raises:
+        HerdsmanError: Naming the folder and what it lacks.
+    """
+    if not any(next(path.glob(pattern), None) for pattern in WEIGHT_PATTERNS):
+        raise HerdsmanError(
+            f"{path}: not a complete model folder: no weights (*.safetensors or *.bin)"
+        )
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        raise HerdsmanError(
+            f"{path}: not a complete model folder: no tokenizer (tokenizer.json or "
+            "tokenizer_config.json)"
+        )
+
+
 def resolve_base(base: str, architecture: str = "auto", seed: int = 42) -> StudentBase:
     """Resolve a student's ``base`` to a local folder and its architecture.
 
@@ -126,6 +158,7 @@ def resolve_base(base: str, architecture: str = "auto", seed: int = 42) -> Stude
         if path.is_dir():
             if not (path / "config.json").is_file():
                 raise HerdsmanError(f"{base}: not a Hugging Face model folder (no config.json)")
+            check_model_folder(path)
             folder = path.resolve()
         elif path.exists():
             raise HerdsmanError(f"{base}: a file, not a model folder")

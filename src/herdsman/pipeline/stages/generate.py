@@ -64,6 +64,7 @@ def generate_settings(cfg: GenerateConfig, n: int, teacher: TeacherOptions) -> G
         wave=cfg.wave or teacher.in_flight(),
         max_calls=cfg.max_calls,
         threshold=cfg.dedup_threshold,
+        dedup_method=cfg.dedup_method,
         filters=filters,
     )
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from herdsman.config import TopicsConfig
 from herdsman.console import console
+from herdsman.errors import HerdsmanError
 from herdsman.pipeline.context import (
     TOPICS,
     Context,
@@ -34,6 +35,11 @@ def filter_topics(
         max_words=cfg.max_words, min_subcats=cfg.min_subcats, min_pages=cfg.min_pages
     )
     topics, stats = read_topics(dump, filt, skip_bad=skip_bad)
+    if not stats.statements:
+        raise HerdsmanError(
+            f"{dump}: no INSERT INTO statement: not a MediaWiki category table dump "
+            "(enwiki-latest-category.sql.gz); for a ready topic list use topics.file"
+        )
     write_topics(out, topics)
     if not quiet:
         console.print(
