@@ -86,16 +86,22 @@ def scratch_t5_folder(seed: int = 42) -> Path:
     config.decoder_start_token_id = tokenizer.pad_token_id
     torch.manual_seed(seed)
     model = T5ForConditionalGeneration(config)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    return save_model_folder(model, tokenizer, target)
+
+
+def save_model_folder(model: Any, tokenizer: Any, folder: Path) -> Path:
+    """Save a model and its tokenizer into ``folder``, replaced whole through a temporary folder
+    (an interrupted save never leaves half a model where a complete one is expected)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(tmp, target)
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    return folder
 
 
 def _hub_cache(repo_id: str) -> Path | None:

@@ -19,9 +19,6 @@ Redundant Than You Expect* (2024).
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,13 +216,6 @@ def prune_model(
 
 def save_pruned(model: Any, tokenizer: Any, folder: Path) -> Path:
     """Save the cut model and its tokenizer into ``folder`` (replaced whole, via a temporary folder)."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return folder
+    from herdsman.train.bases import save_model_folder
+
+    return save_model_folder(model, tokenizer, folder)
