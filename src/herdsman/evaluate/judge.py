@@ -341,7 +341,7 @@ class _Asker:
         for attempt in range(retries + 1):
             requests = [self.request(conversations[i], choices) for i in todo]
             run = execute(self.teacher, self.store, requests, "judge", self.on_progress)
-            _merge(self.stats, run)
+            merge_stats(self.stats, run)
             results = self.store.get_many([r.key for r in requests])
             again = []
             for index, request in zip(todo, requests, strict=True):
@@ -374,7 +374,8 @@ class _Asker:
         return outcome
 
 
-def _merge(total: CallStats, run: CallStats) -> None:
+def merge_stats(total: CallStats, run: CallStats) -> None:
+    """Add one run's call counts, tokens and cost to ``total``."""
     for name in ("cached", "ok", "failed", "truncated", "prompt_tokens", "completion_tokens"):
         setattr(total, name, getattr(total, name) + getattr(run, name))
     total.cost += run.cost

@@ -59,7 +59,7 @@ def judge_answers(
     pairs when asked. The result (``judge.json``) carries the controls' verdict;
     when the judge failed them, the student-versus-base comparisons are withheld.
     """
-    from herdsman.evaluate.judge import compare_pairs, grade_answers
+    from herdsman.evaluate.judge import compare_pairs, grade_answers, merge_stats
     from herdsman.evaluate.judge_controls import KINDS, control_sheet, evaluate_controls
 
     references = {
@@ -89,6 +89,7 @@ def judge_answers(
                 on_progress=lambda: bar.advance(task), report=report, constrained=cfg.constrained,
             )  # fmt: skip
     control = evaluate_controls(checked.judgements, mode)
+    merge_stats(report.stats, checked.stats)  # the controls' calls count as the judge's
     result = report.as_dict(comparisons or [])
     result["mode"] = mode
     result["controls"] = control.as_dict()
@@ -99,9 +100,6 @@ def judge_answers(
         {"item": j.item, "kind": j.model.split(":", 1)[1], "expected": j.expected, "grade": j.grade}
         for j in checked.judgements
     ]
-    report.stats.ok += checked.stats.ok
-    report.stats.cached += checked.stats.cached
-    result["calls"]["ok"], result["calls"]["cached"] = report.stats.ok, report.stats.cached
     console.print(f"{indent}judge: {control.verdict}")
     return result
 
