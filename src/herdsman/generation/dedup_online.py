@@ -223,10 +223,9 @@ class OnlineLshDeduplicator:
                 bucket_size[(band, int(keys[row, band]))] = int(per_key[row])
         if codes:
             pairs, shared_counts = np.unique(np.concatenate(codes), return_counts=True)
-            pair_text = pairs >> 32
-            bounds = np.searchsorted(pair_text, np.arange(len(texts) + 1))
+            bounds = np.searchsorted(pairs >> 32, np.arange(len(texts) + 1))
         else:
-            pairs = shared_counts = pair_text = np.empty(0, dtype=np.int64)
+            pairs = shared_counts = np.empty(0, dtype=np.int64)
             bounds = np.zeros(len(texts) + 1, dtype=np.int64)
         recent = self._recent
         decisions: list[DedupDecision] = []
