@@ -9,7 +9,7 @@ import datasets
 import pandas as pd
 import pytest
 
-from herdsman.dataset.read import iter_core_rows, read_dataset
+from herdsman.dataset.read import iter_core_rows, iter_rows, read_dataset
 from herdsman.errors import InputError
 from tests.conftest import assert_one_line_error, require_data, run_cli
 
@@ -88,6 +88,33 @@ def test_streamed_rows_match_the_loaded_frame_in_every_format(tmp_path: Path) ->
     (folder / "held_out.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[100:]))
     for path in (jsonl, tmp_path / "d.parquet", tmp_path / "hf", folder):
         assert list(iter_core_rows(path)) == expected, path
+        full = list(iter_rows(path))
+        assert [(r["instruction"], r["response"], r["instruction_source"]) for r in full] == (
+            expected
+        ), path
+    # Every column comes along, and the split is the file's or the DatasetDict's.
+    assert [r.get("split") for r in iter_rows(folder)] == ["train"] * 100 + ["held_out"] * 152
+    assert [r.get("split") for r in iter_rows(tmp_path / "hf")] == (
+        ["train"] * 200 + ["held_out"] * 52
+    )
+    assert all("split" not in r for r in iter_rows(jsonl))
+
+
+def test_streamed_full_rows_keep_every_column_and_name_bad_input(tmp_path: Path) -> None:
+    rows = [
+        {"instruction": "a", "response": "b", "id": 7, "tags": ["x", "y"]},
+        {"instruction": "c", "response": "d", "id": 8, "tags": []},
+    ]
+    pd.DataFrame(rows).to_parquet(tmp_path / "d.parquet")
+    jsonl = tmp_path / "d.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for path in (tmp_path / "d.parquet", jsonl):
+        assert list(iter_rows(path)) == [{**r, "instruction_source": "unlabelled"} for r in rows]
+    pd.DataFrame([{"instruction": "a", "response": 3}]).to_parquet(tmp_path / "e.parquet")
+    with pytest.raises(InputError, match=r"e.parquet: row 1: column 'response' is not a string"):
+        list(iter_rows(tmp_path / "e.parquet"))
+    with pytest.raises(InputError, match="no such file"):
+        list(iter_rows(tmp_path / "missing.jsonl"))
 
 
 def test_streamed_rows_name_bad_input(tmp_path: Path) -> None:

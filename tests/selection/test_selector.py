@@ -179,3 +179,60 @@ def test_cli_select_and_its_errors(dataset: Path, stub: StubServer, tmp_path: Pa
         ),
         "missing-model",
     )
+
+
+SELECT_PEAK = """
+import sys, tracemalloc
+from pathlib import Path
+import sentence_transformers  # the embedder's imports are not the selection's memory
+from herdsman.config import SelectConfig
+from herdsman.selection.selector import select_dataset
+cfg = SelectConfig(enabled=True, size=20, scores=["length"], diversity="none")
+tracemalloc.start()
+select_dataset(Path(sys.argv[1]), Path(sys.argv[2]), cfg, log=lambda _: None)
+print(tracemalloc.get_traced_memory()[1])
+"""
+
+
+def _peak_select(rows: int, folder: Path) -> int:
+    """Peak Python allocations of a length-only selection on ``rows`` pairs of 2-5 KB."""
+    import subprocess
+    import sys
+
+    folder.mkdir()
+    words = [f"word{k}" for k in range(600)]
+    with (folder / "train.jsonl").open("w") as out:
+        for n in range(rows):
+            body = " ".join(words[(n + k) % 600] for k in range(300 + n % 300))
+            out.write(json.dumps({"instruction": f"Task {n}: {body[:200]}", "response": body}))
+            out.write("\n")
+    (folder / "held_out.jsonl").write_text(
+        json.dumps({"instruction": "Held out", "response": "kept as it is"}) + "\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", SELECT_PEAK, str(folder), str(folder.parent / f"sel{rows}")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(result.stdout.split()[-1])
+
+
+def test_select_memory_does_not_grow_with_the_text(tmp_path: Path) -> None:
+    """Five times the pairs (over 20 MB more text) leave the peak of Python allocations
+    about where it was: the dataset is streamed, not loaded (what grows per pair is a
+    source label reference and a word count)."""
+    small = _peak_select(1_500, tmp_path / "small")
+    large = _peak_select(7_500, tmp_path / "large")
+    text = sum(len(line) for line in (tmp_path / "large" / "train.jsonl").open()) - sum(
+        len(line) for line in (tmp_path / "small" / "train.jsonl").open()
+    )
+    assert text > 20e6
+    assert large - small < text / 10, (small, large, text)
+    kept = lines(tmp_path / "sel7500" / "train.jsonl")
+    # No quality or IFD to rank by: the first rows, each with its word count.
+    assert [r["instruction"].split(":")[0] for r in kept] == [f"Task {n}" for n in range(20)]
+    assert [r["score_length"] for r in kept] == [300 + n for n in range(20)]
+    assert lines(tmp_path / "sel7500" / "held_out.jsonl") == [
+        {"instruction": "Held out", "response": "kept as it is", "instruction_source": "unlabelled"}
+    ]

@@ -6,10 +6,11 @@ Accepted: a JSONL file, a Parquet file, a Hugging Face ``save_to_disk`` folder
 ``response`` strings; ``instruction_source`` is kept when present and set to
 ``unlabelled`` otherwise, so the datasets others publish load as they are.
 
-:func:`read_dataset` loads every column into memory (what training and
-selection need); :func:`iter_core_rows` streams only the three LaMini columns
-with the same checks, so a stage that only counts and samples (``analyze``)
-holds no more than it keeps, at any size.
+:func:`read_dataset` loads every column into memory (what training needs);
+:func:`iter_rows` streams every row with all its columns and
+:func:`iter_core_rows` only the three LaMini columns, with the same checks, so
+a stage that scores, counts or samples (``select``, ``analyze``) holds no more
+than it keeps, at any size.
 """
 
 from __future__ import annotations
@@ -128,15 +129,12 @@ def read_dataset(path: str | Path) -> pd.DataFrame:
 
 
 CoreRow = tuple[str, str, str]  # instruction, response, instruction_source
+#: The columns :func:`iter_core_rows` reads.
+CORE = (*REQUIRED, "instruction_source")
 
 
-def _jsonl_core(path: Path) -> Iterator[CoreRow]:
-    for obj in _checked_objects(path):
-        yield obj["instruction"], obj["response"], source_label(obj.get("instruction_source"))
-
-
-def _arrow_core(batches: Iterator[Any], names: list[str], where: str) -> Iterator[CoreRow]:
-    """Rows of Arrow record batches (Parquet or a saved HF dataset), checked like JSONL."""
+def _arrow_rows(batches: Iterator[Any], names: list[str], where: str) -> Iterator[dict[str, Any]]:
+    """Arrow record batches (Parquet or a saved HF dataset) as row dicts, checked like JSONL."""
     missing = [c for c in REQUIRED if c not in names]
     if missing:
         have = ", ".join(names[:8]) or "none"
@@ -145,19 +143,16 @@ def _arrow_core(batches: Iterator[Any], names: list[str], where: str) -> Iterato
         )
     row = 0
     for batch in batches:
-        columns = batch.to_pydict()
-        sources = columns.get("instruction_source") or [None] * batch.num_rows
-        for instruction, response, source in zip(
-            columns["instruction"], columns["response"], sources, strict=True
-        ):
+        for obj in batch.to_pylist():
             row += 1
-            for column, value in (("instruction", instruction), ("response", response)):
-                if not isinstance(value, str):
+            for column in REQUIRED:
+                if not isinstance(obj[column], str):
                     raise InputError(where, None, f"row {row}: column '{column}' is not a string")
-            yield instruction, response, source_label(source)
+            obj["instruction_source"] = source_label(obj.get("instruction_source"))
+            yield obj
 
 
-def _hf_core(path: Path) -> Iterator[CoreRow]:
+def _hf_rows(path: Path, core: bool) -> Iterator[dict[str, Any]]:
     import datasets
 
     try:
@@ -167,12 +162,61 @@ def _hf_core(path: Path) -> Iterator[CoreRow]:
     parts = list(loaded.items()) if isinstance(loaded, datasets.DatasetDict) else [(None, loaded)]
     for split, part in parts:
         table = part.data.table
-        wanted = [c for c in (*REQUIRED, "instruction_source") if c in table.column_names]
-        yield from _arrow_core(
-            iter(table.select(wanted).to_batches(max_chunksize=10_000)),
-            table.column_names,
-            f"{path} [{split}]" if split else str(path),
+        names = table.column_names
+        if core:
+            table = table.select([c for c in CORE if c in names])
+        where = f"{path} [{split}]" if split else str(path)
+        for obj in _arrow_rows(iter(table.to_batches(max_chunksize=10_000)), names, where):
+            if split is not None:
+                obj["split"] = split
+            yield obj
+
+
+def _parquet_rows(path: Path, core: bool) -> Iterator[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises many types for a damaged file
+        raise InputError(str(path), None, f"cannot read Parquet ({exc})") from None
+    names = parquet.schema_arrow.names
+    columns = [c for c in CORE if c in names] if core else None
+    try:
+        yield from _arrow_rows(
+            parquet.iter_batches(batch_size=10_000, columns=columns), names, str(path)
         )
+    except (OSError, ValueError) as exc:  # a damaged page or row group (pyarrow's types)
+        raise InputError(str(path), None, f"cannot read Parquet ({exc})") from None
+
+
+def _rows(path: Path, core: bool) -> Iterator[dict[str, Any]]:
+    kind, files = _locate(path)
+    if kind == "hf":
+        yield from _hf_rows(files[0], core)
+        return
+    if kind == "parquet":
+        yield from _parquet_rows(path, core)
+        return
+    for file in files:
+        for obj in _checked_objects(file):
+            obj["instruction_source"] = source_label(obj.get("instruction_source"))
+            if path.is_dir():
+                obj["split"] = file.stem
+            yield obj
+
+
+def iter_rows(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Stream every row of a dataset :func:`read_dataset` reads, with all its columns.
+
+    Rows come in :func:`read_dataset`'s order, with the same checks, and
+    ``instruction_source`` as a label (:func:`source_label`). A row's
+    ``split`` is its file's (a herdsman ``dataset/`` folder) or its split's (a
+    saved ``DatasetDict``); other inputs keep whatever ``split`` column they have.
+
+    Raises:
+        InputError: As :func:`read_dataset`, raised when the bad row is reached.
+    """
+    return _rows(Path(path), core=False)
 
 
 def iter_core_rows(path: str | Path) -> Iterator[CoreRow]:
@@ -181,26 +225,5 @@ def iter_core_rows(path: str | Path) -> Iterator[CoreRow]:
     Raises:
         InputError: As :func:`read_dataset`, raised when the bad row is reached.
     """
-    path = Path(path)
-    kind, files = _locate(path)
-    if kind == "hf":
-        yield from _hf_core(files[0])
-        return
-    if kind == "parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            parquet = pq.ParquetFile(path)
-        except Exception as exc:  # pyarrow raises many types for a damaged file
-            raise InputError(str(path), None, f"cannot read Parquet ({exc})") from None
-        names = parquet.schema_arrow.names
-        wanted = [c for c in (*REQUIRED, "instruction_source") if c in names]
-        try:
-            yield from _arrow_core(
-                parquet.iter_batches(batch_size=10_000, columns=wanted), names, str(path)
-            )
-        except (OSError, ValueError) as exc:  # a damaged page or row group (pyarrow's types)
-            raise InputError(str(path), None, f"cannot read Parquet ({exc})") from None
-        return
-    for file in files:
-        yield from _jsonl_core(file)
+    for obj in _rows(Path(path), core=True):
+        yield obj["instruction"], obj["response"], obj["instruction_source"]

@@ -39,7 +39,7 @@ class Scores:
 
     quality: list[float | None] | None = None
     ifd: list[float | None] | None = None
-    length: list[int] | None = None
+    length: Sequence[int] | None = None
     extra: dict[str, list[float | None]] = field(default_factory=dict)
 
 

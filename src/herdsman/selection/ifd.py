@@ -210,12 +210,26 @@ def pair_key(identity: str, instruction: str, response: str) -> str:
     return hashlib.blake2b(payload, digest_size=16).hexdigest()
 
 
+def read_cache(cache: Path) -> dict[str, IfdScore]:
+    """The scores an IFD cache file holds, by :func:`pair_key` (a damaged line is skipped)."""
+    known: dict[str, IfdScore] = {}
+    if cache.is_file():
+        for _, obj in iter_json_objects(cache, skip_bad=True):
+            key = obj.get("key")
+            if isinstance(key, str):
+                known[key] = IfdScore(
+                    obj.get("conditioned"), obj.get("unconditioned"), obj.get("ifd")
+                )
+    return known
+
+
 def score_pairs(
     scorer: IfdScorer,
     pairs: Sequence[tuple[str, str]],
     cache: Path,
     batch_size: int = 8,
     on_batch: Callable[[int], None] | None = None,
+    known: dict[str, IfdScore] | None = None,
 ) -> list[IfdScore]:
     """IFD for every pair, resuming from (and appending to) the ``cache`` JSONL file.
 
@@ -225,17 +239,13 @@ def score_pairs(
         cache: Scores already computed, by :func:`pair_key`; new ones are appended.
         batch_size: Pairs per forward pass.
         on_batch: Called with the number of pairs scored in each finished batch.
+        known: The cache already read (:func:`read_cache`), for a caller that
+            scores its pairs in chunks; new scores are added to it.
     """
     identity = scorer.identity()
     keys = [pair_key(identity, i, r) for i, r in pairs]
-    known: dict[str, IfdScore] = {}
-    if cache.is_file():
-        for _, obj in iter_json_objects(cache, skip_bad=True):
-            key = obj.get("key")
-            if isinstance(key, str):
-                known[key] = IfdScore(
-                    obj.get("conditioned"), obj.get("unconditioned"), obj.get("ifd")
-                )
+    if known is None:
+        known = read_cache(cache)
     todo = sorted(
         {k: n for n, k in enumerate(keys) if k not in known}.values(),
         key=lambda n: len(pairs[n][0]) + len(pairs[n][1]),

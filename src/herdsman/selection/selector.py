@@ -13,6 +13,13 @@ same items as one before it. Writes, in the output folder:
   the diversity of the kept set against a random subset of the same size,
   and a few kept and dropped examples; ``README.md``: the same as a card.
 
+The dataset is read in passes, never held: the first pass checks every row
+and keeps a few numbers per pair (its source label and word count); the
+model scores read the pairs again a chunk at a time; the diversity step and
+the report read back only the rows they need; the last pass writes the kept
+rows. Memory grows with those per-pair numbers (and, with ``k-center``, the
+embeddings of the pairs that passed the floors), not with the text.
+
 Every input problem (a target larger than the data, a missing column, a
 scorer that cannot load) is reported before any pair is scored. Judge calls
 go through the run store and IFD scores through a cache file beside the
@@ -24,8 +31,9 @@ from __future__ import annotations
 import json
 import math
 import random
+from array import array
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,6 +66,8 @@ IFD_CACHE = Path(".cache") / "ifd.jsonl"
 #: Score columns added to the kept rows.
 COLUMNS = {"quality": "score_quality", "ifd": "score_ifd", "length": "score_length"}
 EXAMPLE_CHARS = 300
+#: Pairs a model scorer (IFD, the judge) reads at a time.
+CHUNK = 20_000
 
 
 @dataclass
@@ -69,24 +79,72 @@ class Judge:
     retries: int = 1
 
 
-def read_candidates(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Train rows (the candidates) and held-out rows of a LaMini-format dataset.
+class Candidates:
+    """The train split of a LaMini-format dataset, read in passes instead of held in memory.
 
-    Raises:
-        InputError: Unreadable data or missing ``instruction``/``response`` columns.
+    Constructing it reads the whole dataset once, checking every row (a bad
+    row fails here, before any scoring), and keeps each train pair's source
+    label and response word count. Texts are read again when needed.
     """
-    from herdsman.dataset.read import read_dataset
 
-    frame = read_dataset(path)
-    records: list[dict[str, Any]] = frame.to_dict("records")
-    if "split" not in frame.columns:
-        return records, []
-    train: list[dict[str, Any]] = []
-    held: list[dict[str, Any]] = []
-    for row in records:
-        split = row.pop("split")
-        (held if split == "held_out" else train).append(row)
-    return train, held
+    def __init__(self, path: Path) -> None:
+        from herdsman.dataset.read import iter_rows
+
+        self.path = path
+        labels: dict[str, str] = {}
+        self.sources: list[str] = []  # one shared string per label
+        self.words = array("i")
+        self.held_out = 0
+        for row in iter_rows(path):
+            if row.get("split") == "held_out":
+                self.held_out += 1
+                continue
+            source = str(row["instruction_source"])
+            self.sources.append(labels.setdefault(source, source))
+            self.words.append(len(row["response"].split()))
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def _split(self, held_out: bool) -> Iterator[dict[str, Any]]:
+        from herdsman.dataset.read import iter_rows
+
+        for row in iter_rows(self.path):
+            if (row.pop("split", None) == "held_out") == held_out:
+                yield row
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        """Every train row in order, with all its columns (``split`` removed)."""
+        return self._split(held_out=False)
+
+    def held_out_rows(self) -> Iterator[dict[str, Any]]:
+        """Every held-out row in order (``split`` removed)."""
+        return self._split(held_out=True)
+
+    def pair_chunks(self, size: int) -> Iterator[list[tuple[str, str]]]:
+        """``(instruction, response)`` of every train row, ``size`` at a time, in order."""
+        chunk: list[tuple[str, str]] = []
+        for row in self.rows():
+            chunk.append((str(row["instruction"]), str(row["response"])))
+            if len(chunk) == size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    def fetch(self, wanted: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """The train rows at the given positions, in one pass."""
+        todo = set(wanted)
+        found: dict[int, dict[str, Any]] = {}
+        if not todo:
+            return found
+        last = max(todo)
+        for n, row in enumerate(self.rows()):
+            if n in todo:
+                found[n] = row
+            if n >= last:
+                break
+        return found
 
 
 def target_size(cfg: SelectConfig, candidates: int, where: str) -> int:
@@ -166,10 +224,14 @@ def _example(row: dict[str, Any], scores: dict[str, Any], reason: str | None) ->
 
 
 class _Embeddings:
-    """Unit sentence embeddings of instructions, computed once per row on demand."""
+    """Unit sentence embeddings of instructions, computed once per row on demand.
 
-    def __init__(self, texts: list[str], batch_size: int = 64) -> None:
-        self.texts, self.batch_size = texts, batch_size
+    The instructions of the rows asked for are read back from the dataset in
+    one pass per call.
+    """
+
+    def __init__(self, candidates: Candidates, batch_size: int = 64) -> None:
+        self.candidates, self.batch_size = candidates, batch_size
         self.model: Any = None
         self.done: dict[int, np.ndarray] = {}
 
@@ -180,7 +242,9 @@ class _Embeddings:
         if missing:
             if self.model is None:
                 self.model = load_embedder()
-            vectors = embed(self.model, [self.texts[n] for n in missing], self.batch_size)
+            found = self.candidates.fetch(missing)
+            texts = [str(found[n]["instruction"]) for n in missing]
+            vectors = embed(self.model, texts, self.batch_size)
             for n, vector in zip(missing, vectors, strict=True):
                 self.done[n] = vector.astype(np.float32)
         return np.stack([self.done[n] for n in rows]) if rows else np.zeros((0, 384), np.float32)
@@ -219,9 +283,9 @@ def select_dataset(
         IncompleteStage: Judge calls failed (re-running retries them).
     """
     where = str(dataset)
-    train, held = read_candidates(dataset)
-    sources = [str(r.get("instruction_source") or "unlabelled") for r in train]
-    target = target_size(cfg, len(train), where)
+    candidates = Candidates(dataset)
+    sources = candidates.sources
+    target = target_size(cfg, len(candidates), where)
     check_quotas(cfg, sources, where)
     if "quality" in cfg.scores and judge is None:
         raise HerdsmanError("select: the quality score needs a judge (a teacher)")
@@ -233,26 +297,30 @@ def select_dataset(
 
         ifd_scorer = IfdScorer(scorer, cfg.scorer_max_length)  # fails before any scoring
     tick = progress or (lambda label, total: lambda n: None)
-    pairs = [(str(r["instruction"]), str(r["response"])) for r in train]
     scores = Scores()
     if "length" in cfg.scores:
-        scores.length = [len(response.split()) for _, response in pairs]
+        scores.length = candidates.words
     if ifd_scorer is not None:
-        from herdsman.selection.ifd import score_pairs
+        from herdsman.selection.ifd import read_cache, score_pairs
 
-        log(f"  IFD: {len(pairs)} pairs with {ifd_scorer.name}")
-        done = tick("IFD", len(pairs))
-        results = score_pairs(
-            ifd_scorer, pairs, out / IFD_CACHE, cfg.scorer_batch_size, on_batch=done
-        )
-        scores.ifd = [r.ifd for r in results]
+        log(f"  IFD: {len(candidates)} pairs with {ifd_scorer.name}")
+        done = tick("IFD", len(candidates))
+        cache = out / IFD_CACHE
+        known = read_cache(cache)
+        scores.ifd = []
+        for chunk in candidates.pair_chunks(CHUNK):
+            results = score_pairs(
+                ifd_scorer, chunk, cache, cfg.scorer_batch_size, on_batch=done, known=known
+            )
+            scores.ifd += [r.ifd for r in results]
+        del known
         ifd_scorer.close()
     if judge is not None and "quality" in cfg.scores:
         grader = judge if isinstance(judge, Judge) else judge()
-        scores.quality = _judge_scores(pairs, grader, tick("judge", len(pairs)), log)
+        scores.quality = _judge_scores(candidates, grader, tick("judge", len(candidates)), log)
         judge = grader
     floors = Floors(cfg.min_quality, cfg.max_ifd if scores.ifd is not None else None, cfg.min_words)
-    reasons = floor_reasons(scores, floors, len(train))
+    reasons = floor_reasons(scores, floors, len(candidates))
     passing = [n for n, r in enumerate(reasons) if r is None]
     if not passing:
         counts = ", ".join(f"{r}: {c}" for r, c in Counter(reasons).most_common())
@@ -261,7 +329,7 @@ def select_dataset(
             "select.min_quality or min_words, or raise select.max_ifd (scores are cached: "
             "re-running costs nothing)"
         )
-    embeddings = _Embeddings([p[0] for p in pairs])
+    embeddings = _Embeddings(candidates)
     if len(passing) > target and cfg.diversity == "k-center":
         log(f"  diversity: greedy k-center, {target} of {len(passing)} pairs")
     kept, groups = choose(passing, target, scores, sources, cfg.quotas, cfg.diversity, embeddings)
@@ -269,17 +337,15 @@ def select_dataset(
     for n in passing:
         if n not in kept_set:
             reasons[n] = NOT_CHOSEN
-    report = _report(
-        dataset, cfg, train, sources, scores, reasons, kept, target, groups, embeddings
-    )
+    report = _report(dataset, cfg, candidates, scores, reasons, kept, target, groups, embeddings)
     report["scorer"] = scorer if "ifd" in cfg.scores else None
     report["judge"] = judge.teacher.model if isinstance(judge, Judge) else None
-    _write(out, train, held, scores, reasons, kept, report)
+    _write(out, candidates, scores, reasons, kept_set, report)
     return report
 
 
 def _judge_scores(
-    pairs: list[tuple[str, str]],
+    candidates: Candidates,
     judge: Judge,
     done: Callable[[int], None],
     log: Callable[[str], None],
@@ -287,18 +353,23 @@ def _judge_scores(
     from herdsman.evaluate.answer_sheets import AnswerSheet, Item
     from herdsman.evaluate.judge import grade_answers
 
-    sheet = AnswerSheet()
-    for n, (instruction, response) in enumerate(pairs):
-        sheet.add(Item(str(n), instruction), "teacher", response)
-    log(f"  judge: {len(pairs)} pairs graded by {judge.teacher.model}")
-    graded = grade_answers(
-        sheet, judge.teacher, judge.store, judge.retries, on_progress=lambda: done(1)
-    )
-    failed = sum(j.status == "failed" for j in graded.judgements)
+    log(f"  judge: {len(candidates)} pairs graded by {judge.teacher.model}")
+    grades: list[float | None] = []
+    failed = 0
+    for chunk in candidates.pair_chunks(CHUNK):
+        first = len(grades)
+        sheet = AnswerSheet()
+        for n, (instruction, response) in enumerate(chunk, start=first):
+            sheet.add(Item(str(n), instruction), "teacher", response)
+        graded = grade_answers(
+            sheet, judge.teacher, judge.store, judge.retries, on_progress=lambda: done(1)
+        )
+        failed += sum(j.status == "failed" for j in graded.judgements)
+        by_item = {j.item: j.expected for j in graded.judgements}
+        grades += [by_item.get(str(n)) for n in range(first, first + len(chunk))]
     if failed:
         raise IncompleteStage(f"select: {failed} judge calls failed; re-run to retry them")
-    by_item = {j.item: j.expected for j in graded.judgements}
-    return [by_item.get(str(n)) for n in range(len(pairs))]
+    return grades
 
 
 def _row_scores(scores: Scores, n: int) -> dict[str, Any]:
@@ -314,8 +385,7 @@ def _row_scores(scores: Scores, n: int) -> dict[str, Any]:
 def _report(
     dataset: Path,
     cfg: SelectConfig,
-    train: list[dict[str, Any]],
-    sources: list[str],
+    candidates: Candidates,
     scores: Scores,
     reasons: list[str | None],
     kept: list[int],
@@ -325,16 +395,21 @@ def _report(
 ) -> dict[str, Any]:
     from herdsman.selection.kcenter import mean_pairwise_distance
 
+    sources = candidates.sources
     rng = random.Random(cfg.seed)
-    baseline = sorted(rng.sample(range(len(train)), len(kept)))
+    baseline = sorted(rng.sample(range(len(candidates)), len(kept)))
     sample = 1000
+
+    def sampled(rows: list[int]) -> list[int]:
+        return rows if len(rows) <= sample else sorted(random.Random(0).sample(rows, sample))
 
     def spread(rows: list[int]) -> float | None:
         if len(rows) < 2:
             return None
-        picked = rows if len(rows) <= sample else sorted(random.Random(0).sample(rows, sample))
-        return mean_pairwise_distance(embeddings(picked), sample=sample)
+        return mean_pairwise_distance(embeddings(sampled(rows)), sample=sample)
 
+    if len(kept) >= 2:  # both samples embedded in one read of the dataset
+        embeddings(sorted(set(sampled(kept)) | set(sampled(baseline))))
     before, after = Counter(sources), Counter(sources[n] for n in kept)
     kept_ranked = sorted(kept, key=lambda n: rank_key(scores, n))
     dropped: list[int] = []
@@ -344,10 +419,16 @@ def _report(
             seen_reasons.add(reason)
             dropped.append(n)
     listed = set(dropped)
-    dropped += [n for n, r in enumerate(reasons) if r and n not in listed]
+    for n, reason in enumerate(reasons):
+        if len(dropped) >= cfg.examples:
+            break
+        if reason and n not in listed:
+            dropped.append(n)
+    kept_examples, dropped_examples = kept_ranked[: cfg.examples], dropped[: cfg.examples]
+    rows = candidates.fetch([*kept_examples, *dropped_examples])
     return {
         "input": str(dataset),
-        "candidates": len(train),
+        "candidates": len(candidates),
         "target": target,
         "kept": len(kept),
         "passed_floors": sum(r is None or r == NOT_CHOSEN for r in reasons),
@@ -376,13 +457,9 @@ def _report(
             if getattr(scores, name) is not None
         },
         "examples": {
-            "kept": [
-                _example(train[n], _row_scores(scores, n), None)
-                for n in kept_ranked[: cfg.examples]
-            ],
+            "kept": [_example(rows[n], _row_scores(scores, n), None) for n in kept_examples],
             "dropped": [
-                _example(train[n], _row_scores(scores, n), reasons[n])
-                for n in dropped[: cfg.examples]
+                _example(rows[n], _row_scores(scores, n), reasons[n]) for n in dropped_examples
             ],
         },
         "settings": cfg.model_dump(mode="json", exclude={"ablation", "enabled"}),
@@ -391,30 +468,32 @@ def _report(
 
 def _write(
     out: Path,
-    train: list[dict[str, Any]],
-    held: list[dict[str, Any]],
+    candidates: Candidates,
     scores: Scores,
     reasons: list[str | None],
-    kept: list[int],
+    kept: set[int],
     report: dict[str, Any],
 ) -> None:
     from herdsman.selection.card import render_selection_card
 
     out.mkdir(parents=True, exist_ok=True)
-    kept_set = set(kept)
-    write_jsonl_atomic(out / TRAIN, ({**train[n], **_row_scores(scores, n)} for n in kept))
-    write_jsonl_atomic(out / HELD_OUT, held)  # empty when the input had no held-out split
+    write_jsonl_atomic(
+        out / TRAIN,
+        ({**row, **_row_scores(scores, n)} for n, row in enumerate(candidates.rows()) if n in kept),
+    )
+    # Empty when the input had no held-out split.
+    write_jsonl_atomic(out / HELD_OUT, candidates.held_out_rows())
     write_jsonl_atomic(
         out / SCORES,
         (
             {
                 "row": n,
-                "instruction_source": row.get("instruction_source", ""),
+                "instruction_source": source,
                 **_row_scores(scores, n),
-                "kept": n in kept_set,
+                "kept": n in kept,
                 **({"reason": reasons[n]} if reasons[n] else {}),
             }
-            for n, row in enumerate(train)
+            for n, source in enumerate(candidates.sources)
         ),
     )
     write_text_atomic(out / CARD, render_selection_card(report))
