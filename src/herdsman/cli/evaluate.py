@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,6 +19,7 @@ from herdsman.cli.teacher_options import TeacherGroup
 from herdsman.config import EvaluationConfig, JudgeConfig, StoreConfig
 from herdsman.console import console
 from herdsman.io.guard import Input, Output, check_paths
+from herdsman.io.hub import set_hub_mode
 
 if TYPE_CHECKING:
     from herdsman.teachers.options import TeacherOptions
@@ -63,7 +63,11 @@ def eval_command(
     ] = None,
     online: Annotated[
         bool,
-        typer.Option("--online", help="Let lm-eval download benchmark data (the paper's tasks)."),
+        typer.Option(
+            "--online",
+            help="Same as `herdsman --hub online eval`: lm-eval may download benchmark data "
+            "(the paper's tasks).",
+        ),
     ] = False,
     *,
     settings: EvaluationConfig,
@@ -81,8 +85,7 @@ def eval_command(
       herdsman eval run/students/t5 --tasks herdsman_paper --online --limit 200
     """
     if online:
-        os.environ["HF_DATASETS_OFFLINE"] = "0"
-        os.environ["HF_HUB_OFFLINE"] = "0"
+        set_hub_mode("online")
     from herdsman.evaluate.evaluator import EvalSettings, Evaluator, load_probes
     from herdsman.evaluate.models import collect_models
     from herdsman.evaluate.tables import benchmark_table, comparisons_table, imitation_table
@@ -202,7 +205,7 @@ def judge(
             )
         if free_text:
             settings = settings.model_copy(update={"constrained": False})
-        built = build_teacher(teacher_options)
+        built = build_teacher(teacher_options.live())  # never the Batch API
         try:
             with store_for(store, out, store_settings.durability) as run_store:
                 result = judge_answers(sheet, built, run_store, settings, reference)

@@ -173,7 +173,7 @@ def generate(
                 f"note: {len(planner.skipped_subsets)} subset(s) have fewer than "
                 f"{settings.examples} seeds and are not used"
             )
-        built = build_teacher(teacher_options)
+        built = build_teacher(teacher_options.live())  # waves: never the Batch API
         with store_for(store, out, store_settings.durability) as run_store:
             report = generate_instructions(built, run_store, planner, run_settings, out)
         console.print(f"wrote {report.kept} instructions to {out}")

@@ -13,13 +13,13 @@ from herdsman.cli import generation, dataset, selection, train, evaluate, rating
 # isort: on
 from herdsman.cli.app import EXIT_USER_ERROR, app, debugging, describe_error
 from herdsman.console import error_line
+from herdsman.io.hub import set_hub_mode
 
 
 def main() -> None:
     """Console-script entry point."""
-    # Nothing is ever fetched from a model hub at run time.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    # Nothing is fetched from the hub unless `--hub online` (or a config's hub: online) says so.
+    set_hub_mode("offline")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

@@ -194,6 +194,12 @@ def rate_invite(
 
     A link logs its rater in, again and on any browser, until it expires;
     inviting a name that logged in by name gives that rater a way back.
+
+    Examples:
+
+      herdsman rate invite alice bob --db run/eval/ratings.sqlite
+
+      herdsman rate invite carol --db run/eval/ratings.sqlite --url https://rate.example.org --invite-ttl 48h
     """
     from herdsman.rating.db import RatingDB
 
@@ -212,7 +218,17 @@ def rate_export(
     db: Annotated[Path, typer.Option("--db", help="Rating database (SQLite).")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output .csv or .json.")],
 ) -> None:
-    """Export every rating, and print per-model grade counts and Krippendorff's alpha."""
+    """Export every rating, and print per-model grade counts and Krippendorff's alpha.
+
+    One row per rating (rater, item, instruction, model, grade, created_at); .json or .csv by the
+    extension of --out.
+
+    Examples:
+
+      herdsman rate export --db run/eval/ratings.sqlite -o ratings.csv
+
+      herdsman rate export --db run/eval/ratings.sqlite -o ratings.json
+    """
     from herdsman.io.atomic import write_text_atomic
     from herdsman.rating.db import RatingDB, agreement
 

@@ -88,7 +88,7 @@ def select_command(
 
         def judge() -> Judge:
             """Built only once the data and the target have passed their checks and IFD is done."""
-            teacher = build_teacher(teacher_options)
+            teacher = build_teacher(teacher_options.live())  # never the Batch API
             held.callback(teacher.close)
             path = out / "selection.json"
             run_store = held.enter_context(store_for(store, path, store_settings.durability))

@@ -95,9 +95,19 @@ def train(
             ],
             [Output(out, kind="folder")],
         )
+        token = None
+        if student.push_to_hub:  # refused before training when it could not push
+            from herdsman.config import DatasetConfig
+            from herdsman.io.hub import push_token
+
+            token = push_token("--push-to-hub", DatasetConfig().hub_token_env)
         outcome = train_student(student, data, out)
         from herdsman.train.plan import is_main_process
 
         if is_main_process():
             console.print(herd_table([read_outcome(out)]))
             console.print(f"student saved to {out} ({outcome.steps} steps)")
+            if student.push_to_hub and token:
+                from herdsman.train.push import push_student
+
+                console.print(f"pushed to {push_student(out, student.push_to_hub, token)}")

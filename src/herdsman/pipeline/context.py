@@ -16,6 +16,8 @@ from typing import Any
 
 from herdsman.config import LoadedConfig, PipelineConfig
 from herdsman.console import console
+from herdsman.embedded import EMBEDDED_MODELS
+from herdsman.io.model_refs import is_path_like
 from herdsman.store.run_store import RunStore
 from herdsman.teachers.base import Teacher
 from herdsman.teachers.factory import build_teacher
@@ -43,6 +45,7 @@ class Context:
     loaded: LoadedConfig
     run_dir: Path
     _teacher: Teacher | None = None
+    _batch_teacher: Teacher | None = None
     _store: RunStore | None = None
     _identity: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
@@ -57,32 +60,51 @@ class Context:
         return self.run_dir / name
 
     def teacher_options(self) -> TeacherOptions:
-        """Teacher options with paths resolved against the config file."""
+        """Teacher options with paths resolved against the config file.
+
+        A ``model`` (local and vllm backends) is a folder relative to the config
+        when one is there, else a hub id the teacher finds in the Hugging Face
+        cache (:mod:`herdsman.io.model_refs`).
+        """
         options = self.config.teacher
         update: dict[str, Any] = {}
         prices = getattr(options, "prices", None)
         if prices:
             update["prices"] = self.loaded.resolve(str(prices))
         model = options.model
-        if (
-            model
-            and options.backend in ("local", "vllm")
-            and ("/" in model or model.startswith("."))
-        ):
-            update["model"] = str(self.loaded.resolve(model))
+        if model and options.backend in ("local", "vllm") and model not in EMBEDDED_MODELS:
+            folder = self.loaded.resolve(model)
+            if folder.exists() or is_path_like(model):  # else a hub id (model_refs)
+                update["model"] = str(folder)
         if getattr(options, "batch_api", False) and not getattr(options, "batch_journal", None):
             update["batch_journal"] = self.run_dir / ".herdsman" / "batches.jsonl"
         return options.model_copy(update=update)
 
-    def teacher(self) -> Teacher:
-        """The teacher, built on first use (loading a local model takes a while)."""
+    def teacher(self, *, batch: bool = False) -> Teacher:
+        """The teacher, built on first use (loading a local model takes a while).
+
+        Args:
+            batch: Every call is known up front (``respond``): the teacher may
+                go through the OpenAI Batch API when ``teacher.batch_api``
+                asks for it. Otherwise it calls the live endpoint of the same
+                teacher (:meth:`TeacherOptions.live`), under the same call keys.
+        """
+        options = self.teacher_options()
+        live = options.live()
+        if batch and live != options:
+            if self._batch_teacher is None:
+                self._batch_teacher = self._build(options)
+            return self._batch_teacher
         if self._teacher is None:
-            options = self.teacher_options()
-            where = options.key_destination()
-            if where:
-                console.print(f"  teacher: {where}")
-            self._teacher = build_teacher(options)
+            self._teacher = self._build(live)
         return self._teacher
+
+    @staticmethod
+    def _build(options: TeacherOptions) -> Teacher:
+        where = options.key_destination()
+        if where:
+            console.print(f"  teacher: {where}")
+        return build_teacher(options)
 
     def store(self) -> RunStore:
         """The run store of this run folder."""
@@ -112,18 +134,22 @@ class Context:
         need that memory, so the runner releases the teacher before every
         stage that does not call it.
         """
-        if self._teacher is None:
+        if self._teacher is None and self._batch_teacher is None:
             return
-        self._teacher.close()
-        self._teacher = None
+        self._close_teachers()
         free_accelerator_memory()
+
+    def _close_teachers(self) -> None:
+        for teacher in (self._teacher, self._batch_teacher):
+            if teacher is not None:
+                teacher.close()
+        self._teacher = self._batch_teacher = None
 
     def close(self) -> None:
         """Release the store and the teacher."""
         if self._store is not None:
             self._store.close()
-        if self._teacher is not None:
-            self._teacher.close()
+        self._close_teachers()
 
 
 def free_accelerator_memory() -> None:

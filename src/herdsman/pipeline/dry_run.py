@@ -20,6 +20,27 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def total_line(est: Estimate) -> str:
+    """One line summing every planned stage: calls, tokens, time and cost where known."""
+    time = (
+        f"{_duration(est.seconds_expected)} (≤ {_duration(est.seconds_max)})"
+        if est.seconds_expected is not None and est.seconds_max is not None
+        else "unknown"
+    )
+    if est.time_note and est.seconds_expected is not None:
+        time += " + the Batch API's window"
+    cost = (
+        f"${est.usd_expected:,.2f} (≤ ${est.usd_max:,.2f})"
+        if est.usd_expected is not None and est.usd_max is not None
+        else ("unknown" if est.backend == "openai" else "none (your own hardware)")
+    )
+    return (
+        f"total: {est.calls:,} teacher calls, {est.prompt_tokens:,} prompt tokens, "
+        f"{est.completion_expected:,} completion tokens (≤ {est.completion_max:,}); "
+        f"time {time}; cost {cost}"
+    )
+
+
 def plan(loaded: LoadedConfig, stages: list[str] | None = None) -> tuple[list[str], Estimate]:
     """Which selected stages would run, and the estimate with up-to-date stages zeroed."""
     ctx = Context(loaded=loaded, run_dir=loaded.run_dir)
@@ -32,6 +53,9 @@ def plan(loaded: LoadedConfig, stages: list[str] | None = None) -> tuple[list[st
 
 def print_dry_run(loaded: LoadedConfig, stages: list[str] | None = None) -> Estimate:
     """Print the plan; makes no teacher call and writes nothing."""
+    from herdsman.pipeline.references import prepare_run
+
+    loaded = prepare_run(loaded)  # a reference found nowhere is refused, as by the run
     will_run, est = plan(loaded, stages)
     ctx = Context(loaded=loaded, run_dir=loaded.run_dir)
     table = Table(title=f"dry run: {loaded.path} -> {loaded.run_dir}")
@@ -88,8 +112,15 @@ def print_dry_run(loaded: LoadedConfig, stages: list[str] | None = None) -> Esti
     if est.seconds_expected is not None and est.seconds_max is not None:
         console.print(
             f"estimated teacher time: {_duration(est.seconds_expected)} expected, at most "
-            f"{_duration(est.seconds_max)} (at {loaded.config.teacher.tokens_per_second:g} "
+            f"{_duration(est.seconds_max)} (at {est.tokens_per_second:g} "
             "generated tokens/s; set teacher.tokens_per_second)"
+            + (f"; {est.time_note}" if est.time_note else "")
         )
+    elif est.backend == "openai":
+        console.print(
+            "estimated teacher time: unknown (set teacher.tokens_per_second to the server's "
+            "generated tokens/s)"
+        )
+    console.print(total_line(est))
     console.print("dry run: nothing was called or written")
     return est

@@ -6,6 +6,16 @@ from the teacher's tokenizer when it is on disk, otherwise from 4 characters
 per token (marked as such). Completion tokens are given twice: an expected
 figure (generation: the asked-for items at the seeds' mean length; answers:
 the seeds' mean reference-output length) and the ceiling ``calls x max_tokens``.
+
+The judge's calls are counted as the judge stage makes them (:func:`judge_calls`):
+every answer on the answer sheet graded once (the students', their bases' and
+the teacher's reference), the controls, and the pairs when ``pairwise``; from
+the answer sheet when it exists and will not be rewritten, else from the config.
+
+Time: local and vLLM teachers at ``teacher.tokens_per_second``; an
+OpenAI-compatible server (a vLLM server, say) only when that is set in the
+config, since a default speed would be a guess about someone else's server.
+Answers through the Batch API come within its window, not at a speed.
 """
 
 from __future__ import annotations
@@ -15,9 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from herdsman.config import JudgeConfig
 from herdsman.io.logprobs import bytes_per_token
-from herdsman.pipeline.context import Context
-from herdsman.pipeline.run_files import configured_planner, strategies
+from herdsman.pipeline.context import DATASET, Context, eval_path
+from herdsman.pipeline.run_files import configured_planner, evaluation_enabled, strategies
 from herdsman.pipeline.stages.seeds import load_configured_seeds
 from herdsman.records import Seed
 from herdsman.teachers.openai_http import OpenAIOptions
@@ -52,6 +63,30 @@ class Estimate:
     seconds_max: float | None = None
     #: Bytes of stored teacher log-probabilities (respond.logprobs): expected, at most.
     logprob_bytes: tuple[int, int] | None = None
+    #: The teacher's generated tokens per second the time is estimated at (``None``: no time).
+    tokens_per_second: float | None = None
+    #: What the time leaves out (the Batch API's answers), in words.
+    time_note: str = ""
+
+    @property
+    def calls(self) -> int:
+        """Teacher calls of every stage."""
+        return sum(s.calls for s in self.stages)
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Prompt tokens of every stage."""
+        return sum(s.prompt_tokens for s in self.stages)
+
+    @property
+    def completion_expected(self) -> int:
+        """Expected completion tokens of every stage."""
+        return sum(s.completion_expected for s in self.stages)
+
+    @property
+    def completion_max(self) -> int:
+        """At most this many completion tokens, over every stage."""
+        return sum(s.completion_max for s in self.stages)
 
 
 def token_counter(ctx: Context) -> tuple[Callable[[str], int], str]:
@@ -131,6 +166,9 @@ def estimate(ctx: Context, only: set[str] | None = None) -> Estimate:
     respond_stage = stages[-1]
     if config.select.enabled and "quality" in config.select.scores:
         stages.append(_select(ctx, calls, mean_instr, expected_answer, count))
+    judging = only is None or "judge" in only
+    if judging and evaluation_enabled(ctx) and config.evaluation.judge.enabled:
+        stages.append(_judge(ctx, calls, mean_instr, expected_answer, count, only))
     if only is not None:
         stages = [s for s in stages if s.stage.split(" ", 1)[0] in only]
     options = ctx.teacher_options()
@@ -141,9 +179,11 @@ def estimate(ctx: Context, only: set[str] | None = None) -> Estimate:
             respond_stage.completion_expected * per_token,
             respond_stage.completion_max * per_token,
         )
-    prompt = sum(s.prompt_tokens for s in stages)
-    expected = sum(s.completion_expected for s in stages)
-    ceiling = sum(s.completion_max for s in stages)
+    prompt, expected, ceiling = (
+        result.prompt_tokens,
+        result.completion_expected,
+        result.completion_max,
+    )
     if isinstance(options, OpenAIOptions):
         from herdsman.teachers.pricing import PriceTable
 
@@ -155,10 +195,17 @@ def estimate(ctx: Context, only: set[str] | None = None) -> Estimate:
 
             result.usd_expected *= BATCH_DISCOUNT
             result.usd_max *= BATCH_DISCOUNT
-    else:
-        speed = config.teacher.tokens_per_second
-        result.seconds_expected = expected / speed
-        result.seconds_max = ceiling / speed
+    timed = stages
+    if isinstance(options, OpenAIOptions):
+        if "tokens_per_second" not in options.model_fields_set:
+            return result  # a remote server's speed is not ours to guess
+        if options.batch_api and respond_stage in stages:
+            timed = [s for s in stages if s is not respond_stage]
+            result.time_note = "respond's answers come through the Batch API, within 24 h"
+    speed = options.tokens_per_second
+    result.tokens_per_second = speed
+    result.seconds_expected = sum(s.completion_expected for s in timed) / speed
+    result.seconds_max = sum(s.completion_max for s in timed) / speed
     return result
 
 
@@ -184,6 +231,143 @@ def _select(
         pairs * JUDGE_SAMPLING.max_tokens * (1 + retries),
         f"every training pair graded once (at most {answers} answers, "
         f"{1 - ctx.config.dataset.held_out:.0%} of them train); free text may ask again",
+    )
+
+
+def judge_calls(
+    answers: list[int], compared: list[int], references: int, cfg: JudgeConfig
+) -> dict[str, int]:
+    """The calls the judge stage makes, by kind, first attempts only.
+
+    Args:
+        answers: Per item of the answer sheet, the answers on it (every model's,
+            the teacher's reference included): each is graded once.
+        compared: Per item, the models pairwise mode compares (all but the reference).
+        references: Items with a non-empty reference answer of the teacher.
+        cfg: The judge's settings (``controls``, ``pairwise``).
+
+    Returns:
+        ``grades``, ``controls`` and ``pairs`` calls. Each of the first
+        ``cfg.controls`` items with a reference (none below two) is graded in
+        the five control versions, of which the reference itself is the
+        teacher's answer already graded (the same prompt: a stored call), so
+        four are new; pairwise mode asks both orders of every pair.
+    """
+    from herdsman.evaluate.judge_controls import KINDS
+
+    chosen = min(cfg.controls, references)
+    controls = chosen * (len(KINDS) - 1) if chosen >= 2 else 0
+    pairs = sum(m * (m - 1) for m in compared) if cfg.pairwise else 0
+    return {"grades": sum(answers), "controls": controls, "pairs": pairs}
+
+
+def _sheet_shape(
+    ctx: Context, count: Callable[[str], int]
+) -> tuple[list[int], int, list[int], float, float]:
+    """The existing answer sheet: answers per item, references, models to compare per item,
+    mean instruction and answer tokens."""
+    from herdsman.evaluate.answer_sheets import read_answer_sheet
+    from herdsman.evaluate.evaluator import ANSWER_SHEET, TEACHER
+
+    sheet = read_answer_sheet([eval_path(ctx, ANSWER_SHEET)])
+    answers = [sheet.answers[i.id] for i in sheet.items]
+    references = sum(1 for a in answers if a.get(TEACHER, "").strip())
+    # Controls use the items in sheet order, so only the count of references matters.
+    compare = [len([m for m in a if m != TEACHER]) for a in answers]
+    texts = [t for a in answers[:SAMPLED_PROMPTS] for t in a.values()]
+    mean_instr = _mean([count(i.prompt()) for i in sheet.items[:SAMPLED_PROMPTS]], 20.0)
+    return (
+        [len(a) for a in answers],
+        references,
+        compare,
+        mean_instr,
+        _mean([count(t) for t in texts], 0.0),
+    )
+
+
+def _judge_items(ctx: Context, answered: int, only: set[str] | None) -> tuple[int, bool]:
+    """Items the evaluate stage will put on the answer sheet, and whether they have references."""
+    from herdsman.dataset.build import held_out_count
+    from herdsman.evaluate.evaluator import read_instruction_items
+
+    cfg = ctx.config.evaluation.judge
+    if cfg.instructions:
+        return len(
+            read_instruction_items(ctx.loaded.resolve(cfg.instructions), cfg.max_items)
+        ), False
+    held_out = ctx.path(DATASET) / "held_out.jsonl"
+    if held_out.is_file() and (only is None or "dataset" not in only):
+        with held_out.open("rb") as handle:
+            rows = sum(1 for line in handle if line.strip())
+    else:  # every answer kept, at most
+        rows = held_out_count(answered, ctx.config.dataset.held_out)
+    return (min(rows, cfg.max_items) if cfg.max_items else rows), True
+
+
+def _graded_models(ctx: Context) -> int:
+    """The students, and each distinct base once (as the evaluate stage collects them)."""
+    students = ctx.config.students
+    if not ctx.config.evaluation.bases:
+        return len(students)
+    bases = {
+        (s.name,) if s.init == "prune" else (s.base, s.wrapper) for s in students
+    }  # a pruned student's base is its own cut of the teacher
+    return len(students) + len(bases)
+
+
+def _judge(
+    ctx: Context,
+    answered: int,
+    mean_instr: float,
+    mean_answer: float,
+    count: Callable[[str], int],
+    only: set[str] | None,
+) -> StageEstimate:
+    """The judge stage: every answer on the sheet graded, the controls, the pairs when asked."""
+    from herdsman.evaluate.evaluator import ANSWER_SHEET
+    from herdsman.evaluate.judge import JUDGE_SAMPLING, PAIR_PROMPT, grade_prompt
+
+    cfg = ctx.config.evaluation.judge
+    sheet = eval_path(ctx, ANSWER_SHEET)
+    if sheet.is_file() and (only is None or "evaluate" not in only):
+        answers, references, compare, mean_instr, mean_answer = _sheet_shape(ctx, count)
+        where = "the answer sheet"
+    else:
+        items, guided = _judge_items(ctx, answered, only)
+        models = _graded_models(ctx)
+        references = items if guided else 0
+        answers = [models + (1 if guided else 0)] * items
+        compare = [models] * items
+        where = f"{items} items x {models} models" + (
+            " + the teacher's reference" if guided else ""
+        )
+        mean_answer = min(float(ctx.config.evaluation.max_new_tokens), mean_answer)
+    calls = judge_calls(answers, compare, references, cfg)
+    template = count(grade_prompt("", "", "" if cfg.reference_guided and references else None))
+    grade = template + mean_instr + mean_answer * (2 if cfg.reference_guided and references else 1)
+    pair = (
+        count(PAIR_PROMPT.format(instruction="", first="", second=""))
+        + mean_instr
+        + 2 * mean_answer
+    )
+    total = sum(calls.values())
+    prompt = (calls["grades"] + calls["controls"]) * (grade + CHAT_OVERHEAD) + calls["pairs"] * (
+        pair + CHAT_OVERHEAD
+    )
+    note = f"{where}: {calls['grades']} grades, {calls['controls']} control grades"
+    if cfg.pairwise:
+        note += f", {calls['pairs']} pairwise verdicts"
+    if not calls["controls"]:
+        note += " (no controls: fewer than two references)"
+    if cfg.retries:
+        note += f"; free text may ask again ({cfg.retries} more each, at most)"
+    return StageEstimate(
+        "judge",
+        total,
+        round(prompt),
+        total if cfg.constrained else total * JUDGE_SAMPLING.max_tokens,
+        total * JUDGE_SAMPLING.max_tokens * (1 + cfg.retries),
+        note,
     )
 
 

@@ -179,6 +179,9 @@ def run_pipeline(
         HerdsmanError: Bad input or a missing earlier stage.
         IncompleteStage: Teacher calls failed; re-running retries them.
     """
+    from herdsman.pipeline.references import prepare_run
+
+    loaded = prepare_run(loaded)  # hub mode, and every model reference, before any stage
     run_dir = loaded.run_dir
     check_run_folder(loaded)
     run_dir.mkdir(parents=True, exist_ok=True)

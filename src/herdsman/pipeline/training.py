@@ -35,7 +35,8 @@ def train_or_reuse(student: StudentConfig, data: Path, folder: Path) -> dict[str
     inputs = {s: data / f"{s}.jsonl" for s in ("train", "held_out")}
     if student.objective == "kd":
         inputs["logprobs"] = data / "logprobs" / "train.parquet"
-    mark = fingerprint(student.model_dump(mode="json"), inputs)
+    # Where the student is pushed does not change what it learns.
+    mark = fingerprint(student.model_dump(mode="json", exclude={"push_to_hub"}), inputs)
     try:
         done = read_outcome(folder)
     except HerdsmanError:

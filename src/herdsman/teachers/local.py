@@ -20,8 +20,9 @@ import numpy as np
 from pydantic import Field
 
 from herdsman.embedded import EMBEDDED_MODELS, converted_folder
-from herdsman.errors import TeacherFatalError, is_out_of_memory
+from herdsman.errors import HerdsmanError, TeacherFatalError, is_out_of_memory
 from herdsman.io.logprobs import TeacherTokens
+from herdsman.io.model_refs import IN_WORKING_DIR, resolve_model_ref
 from herdsman.records import SamplingParams
 from herdsman.teachers.base import (
     CHOICE,
@@ -41,41 +42,30 @@ def resolve_model_path(model: str | None) -> tuple[Path, str]:
     """Resolve a ``--model`` value to a local folder and a stable name for call keys.
 
     Args:
-        model: ``None`` or an embedded alias (default teacher), a local
-            Hugging Face model folder, or a hub id already in the local
-            Hugging Face cache (nothing is downloaded).
+        model: ``None`` or an embedded alias (default teacher), else a model
+            reference (:mod:`herdsman.io.model_refs`): a Hugging Face model folder
+            (relative to the working directory; a pipeline gives absolute ones), or
+            a hub id from the local Hugging Face cache, downloaded there only with
+            ``hub: online``.
+
+    Returns:
+        The folder, and the hub id (for a hub id) or the resolved folder (for a folder).
 
     Raises:
-        TeacherFatalError: If the path does not exist or is not a model folder.
+        TeacherFatalError: Not a folder, not cached (hub offline), not downloadable,
+            or not a model folder.
     """
     if model is None or model in EMBEDDED_MODELS:
         alias = model or next(iter(EMBEDDED_MODELS))
         return converted_folder(alias), alias
-    path = Path(model).expanduser()
-    if not path.exists():
-        cached = _cached_hub_model(model)
-        if cached is not None:
-            return cached, model
-        raise TeacherFatalError(
-            f"model {model} does not exist: not a local folder and not in the local Hugging Face "
-            "cache (pass a model folder; nothing is downloaded at run time)"
-        )
-    if not (path / "config.json").is_file():
-        raise TeacherFatalError(f"{model}: not a Hugging Face model folder (no config.json)")
-    return path.resolve(), str(path.resolve())
-
-
-def _cached_hub_model(repo_id: str) -> Path | None:
-    """The cached snapshot folder of a hub model id, without any network access."""
-    if repo_id.count("/") != 1 or repo_id.startswith((".", "/", "~")):
-        return None
     try:
-        from huggingface_hub import snapshot_download
-
-        folder = Path(snapshot_download(repo_id, local_files_only=True))
-    except Exception:  # not cached, or not a valid repo id: both mean "not here"
-        return None
-    return folder if (folder / "config.json").is_file() else None
+        ref = resolve_model_ref(model, Path.cwd(), where=IN_WORKING_DIR)
+    except HerdsmanError as exc:
+        raise TeacherFatalError(f"teacher model {exc}") from None
+    assert ref.path is not None  # downloaded when not cached
+    if not (ref.path / "config.json").is_file():
+        raise TeacherFatalError(f"{model}: not a Hugging Face model folder (no config.json)")
+    return ref.path, ref.name
 
 
 def teacher_dtype(on_gpu: bool, bf16_supported: bool) -> Any:

@@ -422,8 +422,9 @@ class OpenAIOptions(TeacherOptions):
     )
     batch_api: bool = Field(
         False,
-        description="Submit through the Batch API (half price, answers within 24 h; re-run the "
-        "same command to resume polling)",
+        description="Submit respond's calls through the Batch API (half price, answers within "
+        "24 h; re-run the same command to resume polling); generate, select and judge keep the "
+        "live endpoint",
     )
     batch_journal: Path | None = Field(None, json_schema_extra=cli(hidden=True))
     batch_poll_s: float = Field(
@@ -467,6 +468,10 @@ class OpenAIOptions(TeacherOptions):
             "model": self.model or "",
             "endpoint": endpoint_identity(self.base_url),
         }
+
+    def live(self) -> OpenAIOptions:
+        """The same endpoint without the Batch API (see :meth:`TeacherOptions.live`)."""
+        return self.model_copy(update={"batch_api": False}) if self.batch_api else self
 
     def build(self) -> Teacher:
         """An :class:`OpenAITeacher` (or the Batch API teacher).

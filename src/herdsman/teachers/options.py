@@ -91,6 +91,18 @@ class TeacherOptions(BaseModel):
         """The teacher these settings describe (one process; Ray is added by the factory)."""
         raise NotImplementedError
 
+    def live(self) -> TeacherOptions:
+        """These settings for calls made as they are needed, a wave at a time.
+
+        ``generate`` learns its next calls from the last wave's replies, and
+        ``select`` and ``judge`` ask again after a reply that is not a grade:
+        a transport that answers within hours (the OpenAI Batch API) would
+        make each wave wait that long. Only ``respond``, whose every call is
+        known up front, takes the settings as given. The identity, and so
+        every call key, is the same.
+        """
+        return self
+
 
 class RayOptions(BaseModel):
     """Settings of backends that can spread their calls over Ray workers."""

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from herdsman.embedded import EMBEDDED_MODELS
 from herdsman.errors import TeacherFatalError
 from herdsman.io.logprobs import TeacherTokens
 from herdsman.teachers.base import (
@@ -148,6 +149,9 @@ class VLLMTeacher(Teacher):
     ) -> None:
         self.path, self.model = resolve_model_path(model)
         self.endpoint = folder_identity(self.path)
+        # vLLM gets a hub id as the id (it finds the cached snapshot itself), else the folder.
+        hub_id = self.model not in EMBEDDED_MODELS and self.model != str(self.path)
+        self.source = self.model if hub_id else str(self.path)
         self.window = max(1, window)
         self.engine_args = engine_args or {}
         self._llm: Any = None
@@ -163,7 +167,7 @@ class VLLMTeacher(Teacher):
                 "the vllm backend needs vLLM: pip install 'herdsman[vllm]' (a CUDA GPU)"
             ) from None
         try:
-            self._llm = LLM(model=str(self.path), **self.engine_args)
+            self._llm = LLM(model=self.source, **self.engine_args)
         except (ValueError, RuntimeError) as exc:  # bad engine settings, not enough GPU memory
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise TeacherFatalError(f"vLLM could not start {self.path}: {first}") from None

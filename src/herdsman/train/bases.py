@@ -1,7 +1,8 @@
 """Student bases: where a base model comes from and what architecture it has.
 
-A base is a local Hugging Face folder, a hub id already in the local Hugging
-Face cache (nothing is downloaded at run time), or an embedded alias:
+A base is an embedded alias, else a model reference
+(:mod:`herdsman.io.model_refs`): a local Hugging Face folder, or a hub id from
+the local Hugging Face cache (downloaded there only with ``hub: online``):
 
 - ``gemma-3-270m``: Gemma-3-270M pretrained (decoder-only), from its GGUF package;
 - ``smollm2-135m-instruct``: SmolLM2-135M-Instruct (decoder-only);
@@ -22,6 +23,7 @@ from typing import Any, Literal
 
 from herdsman.embedded import EMBEDDED_MODELS, cache_dir, converted_folder
 from herdsman.errors import HerdsmanError
+from herdsman.io.model_refs import IN_WORKING_DIR, has_weights, resolve_model_ref
 
 Architecture = Literal["causal", "seq2seq"]
 SCRATCH_T5 = "t5-scratch"
@@ -104,17 +106,6 @@ def save_model_folder(model: Any, tokenizer: Any, folder: Path) -> Path:
     return folder
 
 
-def _hub_cache(repo_id: str) -> Path | None:
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(repo_id, local_files_only=True))
-    except Exception:  # not cached, or not a valid repo id: both mean "not here"
-        return None
-
-
-#: A model folder's weights, in any of the layouts transformers saves.
-WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json")
 #: Files of which a model folder needs one to load its tokenizer.
 TOKENIZER_FILES = (
     "tokenizer.json",
@@ -132,7 +123,7 @@ def check_model_folder(path: Path) -> None:
     Raises:
         HerdsmanError: Naming the folder and what it lacks.
     """
-    if not any(next(path.glob(pattern), None) for pattern in WEIGHT_PATTERNS):
+    if not has_weights(path):
         raise HerdsmanError(
             f"{path}: not a complete model folder: no weights (*.safetensors or *.bin)"
         )
@@ -143,41 +134,46 @@ def check_model_folder(path: Path) -> None:
         )
 
 
-def resolve_base(base: str, architecture: str = "auto", seed: int = 42) -> StudentBase:
+def resolve_base(
+    base: str,
+    architecture: str = "auto",
+    seed: int = 42,
+    *,
+    relative_to: Path | None = None,
+    where: str = IN_WORKING_DIR,
+) -> StudentBase:
     """Resolve a student's ``base`` to a local folder and its architecture.
 
     Args:
-        base: Local folder, cached hub id, or an alias (:data:`STUDENT_ALIASES`).
+        base: An alias (:data:`STUDENT_ALIASES`), else a model reference
+            (:mod:`herdsman.io.model_refs`): a folder, or a hub id from the Hugging
+            Face cache (downloaded with ``hub: online``).
         architecture: ``auto`` (from the config) or a forced ``causal``/``seq2seq``.
         seed: Initialisation seed of the scratch T5.
+        relative_to: The folder a relative ``base`` starts from (default: the working
+            directory; the pipeline gives absolute folders).
+        where: How ``relative_to`` is named in messages.
 
     Raises:
-        HerdsmanError: The base is not a folder with a model, not cached, or
-            its architecture contradicts the one asked for.
+        HerdsmanError: The base is not a folder with a model, not cached (hub offline),
+            cannot be downloaded, or its architecture contradicts the one asked for.
     """
     if base == SCRATCH_T5:
         resolved = StudentBase(scratch_t5_folder(seed), "seq2seq", SCRATCH_T5, from_scratch=True)
     elif base in EMBEDDED_MODELS:
         resolved = StudentBase(converted_folder(base), "causal", base)
     else:
-        path = Path(base).expanduser()
-        if path.is_dir():
-            if not (path / "config.json").is_file():
-                raise HerdsmanError(f"{base}: not a Hugging Face model folder (no config.json)")
-            check_model_folder(path)
-            folder = path.resolve()
-        elif path.exists():
-            raise HerdsmanError(f"{base}: a file, not a model folder")
-        else:
-            cached = _hub_cache(base)
-            if cached is None:
-                raise HerdsmanError(
-                    f"base model '{base}' is not a local folder, not in the Hugging Face cache, and "
-                    f"not an embedded alias ({', '.join(STUDENT_ALIASES)}); nothing is downloaded "
-                    "at run time"
-                )
-            folder = cached
-        resolved = StudentBase(folder, detect_architecture(folder), base)
+        try:
+            ref = resolve_model_ref(base, relative_to or Path.cwd(), where=where)
+        except HerdsmanError as exc:
+            raise HerdsmanError(
+                f"base model {exc} (embedded aliases: {', '.join(STUDENT_ALIASES)})"
+            ) from None
+        assert ref.path is not None  # downloaded when not cached
+        if not (ref.path / "config.json").is_file():
+            raise HerdsmanError(f"{base}: not a Hugging Face model folder (no config.json)")
+        check_model_folder(ref.path)
+        resolved = StudentBase(ref.path, detect_architecture(ref.path), base)
     if architecture not in ("auto", resolved.architecture):
         raise HerdsmanError(
             f"{base}: the config says {resolved.architecture}, but architecture: {architecture} "

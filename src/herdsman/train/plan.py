@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,10 @@ from herdsman.train.data import TrainingData
 from herdsman.train.precision import detect_hardware, resolve_attention, resolve_precision
 
 CHECKPOINTS = ".checkpoints"
+#: The student folder's subfolder for trackers that write files (TensorBoard's event files).
+LOGS = "logs"
+#: Where transformers' TensorBoard callback writes (read when the trainer is built).
+TENSORBOARD_DIR_ENV = "TENSORBOARD_LOGGING_DIR"
 
 
 def world_size() -> int:
@@ -44,6 +50,29 @@ class TrainPlan:
     def checkpoints(self) -> Path:
         """Where resumable checkpoints go (removed once the student is saved)."""
         return self.out_dir / CHECKPOINTS
+
+    @property
+    def logs(self) -> Path:
+        """Where TensorBoard's event files go (kept with the student, unlike checkpoints)."""
+        return self.out_dir / LOGS
+
+    @contextlib.contextmanager
+    def tracking(self) -> Iterator[None]:
+        """Build the trainer inside this: its TensorBoard callback then writes to :attr:`logs`.
+
+        transformers 5 takes TensorBoard's folder from ``TENSORBOARD_LOGGING_DIR``
+        only (its default lies under the checkpoints, which are removed); the
+        variable is set while the callback is created and restored after.
+        """
+        before = os.environ.get(TENSORBOARD_DIR_ENV)
+        os.environ[TENSORBOARD_DIR_ENV] = str(self.logs)
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop(TENSORBOARD_DIR_ENV, None)
+            else:
+                os.environ[TENSORBOARD_DIR_ENV] = before
 
     @classmethod
     def make(
@@ -99,7 +128,9 @@ class TrainPlan:
             "save_steps": save_every,
             "save_total_limit": 2,
             "eval_strategy": "no",
-            "report_to": [],
+            "report_to": list(student.report_to),
+            "run_name": student.name,
+            **self._logging_dir(),
             "disable_tqdm": True,
             "dataloader_num_workers": 0,
             "use_cpu": not torch.cuda.is_available(),
@@ -108,3 +139,10 @@ class TrainPlan:
             ),
             "ddp_find_unused_parameters": False,
         }
+
+    def _logging_dir(self) -> dict[str, str]:
+        """``logging_dir`` where ``TrainingArguments`` still has it (transformers 4)."""
+        from transformers import TrainingArguments
+
+        has = any(f.name == "logging_dir" for f in fields(TrainingArguments))
+        return {"logging_dir": str(self.logs)} if has else {}

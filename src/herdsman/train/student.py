@@ -6,8 +6,10 @@ config, ``README.md`` (model card: base, data, hyperparameters, loss curve),
 wrapper evaluation must reuse). LoRA students are saved merged in ``OUT/``
 and as an adapter in ``OUT/adapter/``. Checkpoints go to
 ``OUT/.checkpoints/`` and a re-run resumes from the newest one; they are
-removed once the student is saved. Under ``accelerate launch`` every process
-trains and only the first writes files.
+removed once the student is saved. The trackers of ``report_to`` log the run;
+TensorBoard's event files go to ``OUT/logs/`` (emptied when a training starts
+afresh). Under ``accelerate launch`` every process trains and only the first
+writes files.
 
 What the student starts from and what it learns are two settings:
 
@@ -186,29 +188,16 @@ def train_student(
         )
         plan.base, init = _prune_base(student, plan, tokenizer, calibration)
     model = _load_model(plan.base.path, plan.base.architecture, plan.attention)
-    callbacks = [_progress_callback(student.name)]
-    if kd_data is not None:
-        from herdsman.train.kd import build_kd_trainer
-
-        trainer = build_kd_trainer(student, plan, model, tokenizer, callbacks, kd_data)
-    elif teacher is not None:
-        from herdsman.train.gkd import build_gkd_trainer
-
-        trainer = build_gkd_trainer(student, plan, model, tokenizer, callbacks, teacher)
-    elif base.architecture == "seq2seq":
-        from herdsman.train.seq2seq import build_seq2seq_trainer
-
-        trainer = build_seq2seq_trainer(student, plan, model, tokenizer, callbacks)
-    else:
-        from herdsman.train.causal import build_causal_trainer
-
-        trainer = build_causal_trainer(student, plan, model, tokenizer, callbacks)
+    with plan.tracking():  # the trackers of student.report_to are created with the trainer
+        trainer = _build_trainer(student, plan, model, tokenizer, kd_data, teacher)
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # raw log dicts on stdout; Progress prints lines
     resume = _latest_checkpoint(plan.checkpoints)
     if resume and is_main_process():
         console.print(f"  {student.name}: resuming from {Path(resume).name}")
+    elif is_main_process():  # a fresh run: no curves of an earlier training beside its own
+        shutil.rmtree(plan.logs, ignore_errors=True)
     started = time.perf_counter()
     try:
         trainer.train(resume_from_checkpoint=resume)
@@ -258,6 +247,33 @@ def train_student(
     )
     _save(trainer, tokenizer, student, plan, outcome, data_path)
     return outcome
+
+
+def _build_trainer(
+    student: StudentConfig,
+    plan: TrainPlan,
+    model: Any,
+    tokenizer: Any,
+    kd_data: Any,
+    teacher: Any,
+) -> Any:
+    """The trainer of the student's objective and architecture (each reports to ``report_to``)."""
+    callbacks = [_progress_callback(student.name)]
+    if kd_data is not None:
+        from herdsman.train.kd import build_kd_trainer
+
+        return build_kd_trainer(student, plan, model, tokenizer, callbacks, kd_data)
+    if teacher is not None:
+        from herdsman.train.gkd import build_gkd_trainer
+
+        return build_gkd_trainer(student, plan, model, tokenizer, callbacks, teacher)
+    if plan.base.architecture == "seq2seq":
+        from herdsman.train.seq2seq import build_seq2seq_trainer
+
+        return build_seq2seq_trainer(student, plan, model, tokenizer, callbacks)
+    from herdsman.train.causal import build_causal_trainer
+
+    return build_causal_trainer(student, plan, model, tokenizer, callbacks)
 
 
 def _calibration_ids(data: TrainingData, tokenizer: Any, student: StudentConfig) -> list[list[int]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -92,19 +91,25 @@ def _quality_counts(ctx: Context) -> dict[str, Any] | None:
     return found
 
 
+def _push_token(ctx: Context) -> str | None:
+    """The token ``dataset.push_to_hub`` uploads with (``None`` without it): refused before
+    any stage runs when the hub is offline, the token is missing or there is no hf export."""
+    from herdsman.io.hub import push_token
+
+    cfg = ctx.config.dataset
+    if not cfg.push_to_hub:
+        return None
+    if "hf" not in cfg.formats:
+        raise HerdsmanError("dataset.push_to_hub needs 'hf' in dataset.formats")
+    return push_token("dataset.push_to_hub", cfg.hub_token_env)
+
+
 def _run_dataset(ctx: Context) -> dict[str, Any]:
     from herdsman.dataset.build import build_dataset, report_json
     from herdsman.dataset.card import render_card
 
     cfg = ctx.config.dataset
-    token = None
-    if cfg.push_to_hub:
-        token = os.environ.get(cfg.hub_token_env)
-        if not token:
-            raise HerdsmanError(
-                f"dataset.push_to_hub is set but ${cfg.hub_token_env} is empty (set the token "
-                "or remove push_to_hub)"
-            )
+    token = _push_token(ctx)
     info = _card_info(ctx)
     k = ctx.config.respond.logprobs
     meta = logprobs_meta(ctx.teacher_options(), k) if k else None
@@ -133,11 +138,12 @@ def _run_dataset(ctx: Context) -> dict[str, Any]:
     if cfg.push_to_hub and token:
         import datasets
 
-        if "hf" not in cfg.formats:
-            raise HerdsmanError("dataset.push_to_hub needs 'hf' in dataset.formats")
-        datasets.load_from_disk(str(ctx.path(DATASET) / "hf")).push_to_hub(
-            cfg.push_to_hub, token=token, private=cfg.private
-        )
+        from herdsman.io.hub import hub_errors
+
+        with hub_errors(f"dataset.push_to_hub: pushing to {cfg.push_to_hub}"):
+            datasets.load_from_disk(str(ctx.path(DATASET) / "hf")).push_to_hub(
+                cfg.push_to_hub, token=token, private=cfg.private
+            )
         console.print(f"  pushed to the hub as {cfg.push_to_hub}")
     return report_json(report)
 
@@ -152,4 +158,5 @@ STAGE = Stage(
         "logprobs": ctx.config.respond.logprobs,
     },
     run=_run_dataset,
+    check=_push_token,
 )

@@ -112,7 +112,7 @@ def _run_respond(ctx: Context) -> dict[str, Any]:
         rows += [obj for _, obj in iter_json_objects(generated_path(ctx, strategy))]
     write_jsonl_atomic(ctx.path(INSTRUCTIONS), rows)
     report = answer_instructions(
-        ctx.teacher(),
+        ctx.teacher(batch=True),  # every call known up front: the Batch API pays here
         ctx.store(),
         ctx.path(INSTRUCTIONS),
         ctx.path(RESPONSES),
