@@ -17,7 +17,8 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	# torch first and pinned: the CPU wheel, not a multi-GB CUDA build.
+	# torch first and pinned, so the project never pulls another version. Where the index offers
+	# only the CUDA build (PyPI on Linux x86_64), pre-install the CPU wheel: see the README.
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[test]'
 	$(PY) -m pip install --quiet --no-deps $(EMBEDDED)

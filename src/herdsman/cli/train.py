@@ -57,8 +57,10 @@ def train(
 
     Decoder-only bases train through TRL's SFTTrainer (loss on the answer only,
     packed without cross-talk); encoder-decoder bases through Seq2SeqTrainer.
-    Re-running after an interruption resumes from the last checkpoint. Works
-    under `accelerate launch` (DDP, DeepSpeed, FSDP) unchanged.
+    Re-running after an interruption resumes from the last checkpoint. The
+    flag form (--base/--data/-o) runs unchanged under `torchrun` or `accelerate
+    launch` (DDP, DeepSpeed, FSDP); a CONFIG does not (every process would
+    open the run folder).
 
     Examples:
 

@@ -15,7 +15,9 @@ the answer sheet when it exists and will not be rewritten, else from the config.
 Time: local and vLLM teachers at ``teacher.tokens_per_second``; an
 OpenAI-compatible server (a vLLM server, say) only when that is set in the
 config, since a default speed would be a guess about someone else's server.
-Answers through the Batch API come within its window, not at a speed.
+Answers through the Batch API (``batch_api``: the respond stage's calls only;
+generate, select and judge keep the live endpoint) come within its window, not
+at a speed, and only they are priced at its discount.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from herdsman.config import JudgeConfig
 from herdsman.io.logprobs import bytes_per_token
@@ -32,6 +35,9 @@ from herdsman.pipeline.run_files import configured_planner, evaluation_enabled, 
 from herdsman.pipeline.stages.seeds import load_configured_seeds
 from herdsman.records import Seed
 from herdsman.teachers.openai_http import OpenAIOptions
+
+if TYPE_CHECKING:
+    from herdsman.teachers.pricing import PriceTable
 
 SAMPLED_PROMPTS = 200
 CHAT_OVERHEAD = 8  # role markers and separators per message, roughly
@@ -92,11 +98,13 @@ class Estimate:
 def token_counter(ctx: Context) -> tuple[Callable[[str], int], str]:
     """A token counter for the configured teacher, and how it counts.
 
-    Uses the local model's tokenizer when its folder exists (an embedded model
-    only once it has been converted); never converts or downloads anything.
+    Uses the local model's tokenizer when it is on disk: a folder, a hub id's
+    snapshot in the local Hugging Face cache (:func:`herdsman.io.model_refs.cached_snapshot`),
+    or an embedded model once it has been converted. Never converts or downloads anything.
     """
     options = ctx.teacher_options()
     folder: Path | None = None
+    name = ""
     if options.backend in ("local", "vllm"):
         from herdsman.embedded import EMBEDDED_MODELS, cache_dir
 
@@ -104,13 +112,20 @@ def token_counter(ctx: Context) -> tuple[Callable[[str], int], str]:
         if model in EMBEDDED_MODELS:
             candidate = cache_dir() / "models" / model
             folder = candidate if (candidate / "herdsman-source.json").is_file() else None
-        else:
+        elif Path(model).is_dir():
             folder = Path(model)
+        else:  # a hub id (the context keeps ids as they are): its cached snapshot, if any
+            from herdsman.io.model_refs import cached_snapshot, is_hub_id
+
+            folder = cached_snapshot(model) if is_hub_id(model) else None
+            name = f"{model} (cached)"
     if folder is not None and (folder / "tokenizer_config.json").is_file():
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
-        return (lambda text: len(tokenizer.encode(text, add_special_tokens=False))), str(folder)
+        return (lambda text: len(tokenizer.encode(text, add_special_tokens=False))), name or str(
+            folder
+        )
     return (lambda text: math.ceil(len(text) / 4)), "~4 characters per token"
 
 
@@ -179,22 +194,15 @@ def estimate(ctx: Context, only: set[str] | None = None) -> Estimate:
             respond_stage.completion_expected * per_token,
             respond_stage.completion_max * per_token,
         )
-    prompt, expected, ceiling = (
-        result.prompt_tokens,
-        result.completion_expected,
-        result.completion_max,
-    )
     if isinstance(options, OpenAIOptions):
         from herdsman.teachers.pricing import PriceTable
 
         prices = PriceTable.from_file(options.prices) if options.prices else PriceTable()
-        result.usd_expected = prices.cost(options.model or "", prompt, expected)
-        result.usd_max = prices.cost(options.model or "", prompt, ceiling)
-        if options.batch_api and result.usd_expected is not None and result.usd_max is not None:
-            from herdsman.teachers.openai_batch import BATCH_DISCOUNT
-
-            result.usd_expected *= BATCH_DISCOUNT
-            result.usd_max *= BATCH_DISCOUNT
+        # Only respond goes through the Batch API: its calls alone are billed at the discount.
+        discounted = respond_stage if options.batch_api else None
+        model = options.model or ""
+        result.usd_expected = _usd(stages, prices, model, discounted, ceiling=False)
+        result.usd_max = _usd(stages, prices, model, discounted, ceiling=True)
     timed = stages
     if isinstance(options, OpenAIOptions):
         if "tokens_per_second" not in options.model_fields_set:
@@ -207,6 +215,30 @@ def estimate(ctx: Context, only: set[str] | None = None) -> Estimate:
     result.seconds_expected = sum(s.completion_expected for s in timed) / speed
     result.seconds_max = sum(s.completion_max for s in timed) / speed
     return result
+
+
+def _usd(
+    stages: list[StageEstimate],
+    prices: PriceTable,
+    model: str,
+    discounted: StageEstimate | None,
+    *,
+    ceiling: bool,
+) -> float | None:
+    """USD for the stages (expected or ceiling completions); ``None`` when the model has no price.
+
+    ``discounted`` (respond, with ``batch_api``) is billed at the Batch API's discount.
+    """
+    from herdsman.teachers.openai_batch import BATCH_DISCOUNT
+
+    total = prices.cost(model, 0, 0)
+    for stage in stages:
+        completion = stage.completion_max if ceiling else stage.completion_expected
+        cost = prices.cost(model, stage.prompt_tokens, completion)
+        if cost is None or total is None:
+            return None
+        total += cost * (BATCH_DISCOUNT if stage is discounted else 1.0)
+    return total
 
 
 def _select(

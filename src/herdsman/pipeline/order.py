@@ -1,7 +1,8 @@
 """The pipeline's stages in run order: the only place that knows the order.
 
-The runner, ``herdsman run --stage`` and the README's stage table all read
-this module. A stage is the module of the same name in
+The runner and ``herdsman run --stage`` read this module. The stage tables of
+the README and ``docs/architecture.md`` are written by hand and kept in this
+order by ``tests/test_docs_drift.py``. A stage is the module of the same name in
 :mod:`herdsman.pipeline.stages`; a new stage is one module there plus one name
 here. The names are plain strings so that the command line can list them
 without importing every stage.

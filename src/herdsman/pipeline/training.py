@@ -21,6 +21,22 @@ def with_teacher(student: StudentConfig, teacher: TeacherOptions) -> StudentConf
     return student.model_copy(update={"teacher_model": tokenizer_source(teacher)})
 
 
+#: Student settings that do not change what a student learns: where it is pushed and
+#: which trackers watch its training. Left out of its training fingerprint, so changing
+#: them never trains a student again (nor re-runs the ablation of its twin).
+NOT_LEARNED = frozenset({"push_to_hub", "report_to"})
+
+
+def learned_settings(student: StudentConfig) -> dict[str, Any]:
+    """The student's settings that decide its weights (all but :data:`NOT_LEARNED`)."""
+    return student.model_dump(mode="json", exclude=set(NOT_LEARNED))
+
+
+def training_fingerprint(student: StudentConfig, inputs: dict[str, Path]) -> str:
+    """The fingerprint a trained student records: its learned settings and its data's content."""
+    return fingerprint(learned_settings(student), inputs)
+
+
 def train_or_reuse(student: StudentConfig, data: Path, folder: Path) -> dict[str, Any]:
     """The student's training record, training it first when settings or data changed.
 
@@ -35,8 +51,7 @@ def train_or_reuse(student: StudentConfig, data: Path, folder: Path) -> dict[str
     inputs = {s: data / f"{s}.jsonl" for s in ("train", "held_out")}
     if student.objective == "kd":
         inputs["logprobs"] = data / "logprobs" / "train.parquet"
-    # Where the student is pushed does not change what it learns.
-    mark = fingerprint(student.model_dump(mode="json", exclude={"push_to_hub"}), inputs)
+    mark = training_fingerprint(student, inputs)
     try:
         done = read_outcome(folder)
     except HerdsmanError:

@@ -14,6 +14,13 @@ if TYPE_CHECKING:
 
 #: The prompt wrappers the card's template describes (see :mod:`herdsman.train.wrappers`).
 WRAPPERS = ("alpaca", "chat", "none")
+#: The hub repositories the embedded aliases' GGUF files were quantised from.
+EMBEDDED_HUB_IDS = {
+    "smollm2-135m-instruct": "HuggingFaceTB/SmolLM2-135M-Instruct",
+    "gemma-3-270m": "google/gemma-3-270m",
+}
+#: How the Hugging Face cache names a model repository's folder (``models--owner--name``).
+HUB_REPO_FOLDER = "models--"
 
 
 def plot_loss_curve(history: list[tuple[int, float]], path: Path, name: str) -> Path:
@@ -36,6 +43,40 @@ def plot_loss_curve(history: list[tuple[int, float]], path: Path, name: str) -> 
     return path
 
 
+def base_model_id(name: str, path: Path | None) -> str | None:
+    """The hub id the card's ``base_model`` names, so the hub links the student to its base.
+
+    Args:
+        name: The base as the config or the command line gave it (an alias, a hub id, a folder).
+        path: The folder it was loaded from, ``None`` when unknown (a pruned student's source).
+
+    Returns:
+        The embedded alias's source repository; the repository of a snapshot folder in
+        the Hugging Face cache; for an unknown folder, ``name`` when it is a hub id that is
+        no local folder; else ``None`` (a local folder, a scratch model: no hub lineage).
+    """
+    if name in EMBEDDED_HUB_IDS:
+        return EMBEDDED_HUB_IDS[name]
+    if path is not None:
+        repo = path.parent.parent.name
+        if path.parent.name == "snapshots" and repo.startswith(HUB_REPO_FOLDER):
+            return repo[len(HUB_REPO_FOLDER) :].replace("--", "/")
+        return None
+    from herdsman.io.model_refs import is_hub_id
+
+    return name if is_hub_id(name) and not Path(name).exists() else None
+
+
+def _base_model(outcome: TrainOutcome, plan: TrainPlan) -> str | None:
+    """``base_model`` of the front matter: the base's hub id, or the pruned source's."""
+    if plan.base.from_scratch:
+        return None
+    init = outcome.init or {}
+    if init.get("kind") == "prune":
+        return base_model_id(str(init.get("from") or ""), None)
+    return base_model_id(plan.base.name, plan.base.path)
+
+
 def render_model_card(
     student: StudentConfig, outcome: TrainOutcome, data_path: Path, plan: TrainPlan
 ) -> str:
@@ -47,6 +88,7 @@ def render_model_card(
     context = {
         "name": outcome.name,
         "base": outcome.base,
+        "base_model": _base_model(outcome, plan),
         "seq2seq": seq2seq,
         "data_path": str(data_path),
         "examples": outcome.examples,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from herdsman.config import StudentConfig
+from herdsman.errors import HerdsmanError
 from herdsman.train.bases import StudentBase
 from herdsman.train.data import TrainingData
 from herdsman.train.precision import detect_hardware, resolve_attention, resolve_precision
@@ -30,6 +31,39 @@ def world_size() -> int:
 def is_main_process() -> bool:
     """True on the process that writes shared files."""
     return int(os.environ.get("RANK", "0")) == 0
+
+
+def check_devices(world: int, gpus: int) -> None:
+    """Refuse one training process that sees several GPUs.
+
+    In a single process (no ``WORLD_SIZE``, or 1) transformers' ``Trainer``
+    wraps the student in ``torch.nn.DataParallel`` over every visible GPU
+    (its ``n_gpu``) and takes ``per_device_batch_size`` times that many
+    examples per micro-batch, while the gradient accumulation below counts
+    one device per process: each optimiser step would see ``gpus`` times
+    ``batch_size`` examples. Dividing the accumulation would not fix it:
+    packed batches (the decoder-only default) are one flattened row, which
+    DataParallel cannot split, so the whole micro-batch would run on the first
+    GPU. One device per process is the only honest setting; the process
+    cannot narrow its own view reliably (``CUDA_VISIBLE_DEVICES`` works only
+    before CUDA starts, and a teacher in the same process may have started
+    it), so the user does, or starts one process per GPU.
+
+    Args:
+        world: Processes in the run (:func:`world_size`).
+        gpus: CUDA devices this process sees (``torch.cuda.device_count()``).
+
+    Raises:
+        HerdsmanError: One process and several GPUs, naming both ways out.
+    """
+    if world <= 1 and gpus > 1:
+        raise HerdsmanError(
+            f"{gpus} GPUs are visible to one training process: transformers would spread each "
+            "batch over them with DataParallel, which packed batches cannot use and which breaks "
+            "the batch_size arithmetic; show it one GPU (CUDA_VISIBLE_DEVICES=0 herdsman ...) or "
+            f"start one process per GPU (torchrun --nproc_per_node {gpus} -m herdsman train "
+            "--base ... --data ... -o ...)"
+        )
 
 
 @dataclass
@@ -80,6 +114,9 @@ class TrainPlan:
     ) -> TrainPlan:
         """Gradient accumulation keeps ``student.batch_size`` examples per optimiser step
         whatever the number of processes (the paper's effective batch is 512)."""
+        import torch
+
+        check_devices(world_size(), torch.cuda.device_count() if torch.cuda.is_available() else 0)
         per_step = student.per_device_batch_size * world_size()
         accumulation = max(1, math.ceil(student.batch_size / per_step))
         steps_per_epoch = max(1, math.ceil(len(data.train) / (per_step * accumulation)))

@@ -32,6 +32,7 @@ from herdsman.pipeline.context import (
     student_dir,
     training_dir,
 )
+from herdsman.pipeline.training import learned_settings
 
 RESULT = "ablation.json"
 RANDOM_DATA = "random"
@@ -45,8 +46,11 @@ def ablation_student(ctx: Context) -> StudentConfig:
 
 
 def _second_arm(ctx: Context) -> StudentConfig:
-    """The other arm: the same config on random data, or with ``objective: sft``."""
-    student = ablation_student(ctx)
+    """The other arm: the same config on random data, or with ``objective: sft``.
+
+    The twin is a measurement, never published: it has no ``push_to_hub``.
+    """
+    student = ablation_student(ctx).model_copy(update={"push_to_hub": None})
     if ctx.config.ablation.compare == "objective":
         return student.model_copy(update={"name": f"{student.name}-sft", "objective": "sft"})
     return student.model_copy(update={"name": f"{student.name}-random"})
@@ -65,9 +69,10 @@ def _inputs(ctx: Context) -> dict[str, Path]:
 
 
 def _settings(ctx: Context) -> dict[str, Any]:
+    """What the stage's result depends on: pushing or tracking a student changes none of it."""
     return {
         "compare": ctx.config.ablation.compare,
-        "student": _second_arm(ctx).model_dump(mode="json"),
+        "student": learned_settings(_second_arm(ctx)),
         "seed": ctx.config.select.seed,
         "evaluation": ctx.config.evaluation.model_dump(
             mode="json",
