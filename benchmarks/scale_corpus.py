@@ -161,9 +161,18 @@ def _respell(rng: random.Random, text: str) -> str:
 
 
 def rows(
-    pools: Pools, count: int, seed: int = 0, exact: float = 0.03, near: float = 0.10
+    pools: Pools,
+    count: int,
+    seed: int = 0,
+    exact: float = 0.03,
+    near: float = 0.10,
+    planted: list[tuple[int, str]] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """The first ``count`` rows of the corpus (LaMini records as ``respond`` writes them)."""
+    """The first ``count`` rows of the corpus (LaMini records as ``respond`` writes them).
+
+    With ``planted``, each near duplicate's row number and the instruction it
+    was made from are appended to it (the pairs a dedup recall is measured on).
+    """
     rng = random.Random(seed)
     sources, weights = list(MIX), list(MIX.values())
     recent: list[tuple[str, str]] = []
@@ -173,8 +182,10 @@ def rows(
             instruction, source = rng.choice(recent)
             instruction = _respell(rng, instruction)
         elif recent and draw < exact + near:
-            instruction, source = rng.choice(recent)
-            instruction = _near(rng, pools, instruction)
+            original, source = rng.choice(recent)
+            instruction = _near(rng, pools, original)
+            if planted is not None:
+                planted.append((n, original))
         else:
             source = rng.choices(sources, weights)[0]
             instruction = _fresh(rng, pools, source)
