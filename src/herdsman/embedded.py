@@ -53,9 +53,13 @@ DEFAULT_TEACHER = "smollm2-135m-instruct"
 
 
 def cache_dir() -> Path:
-    """The herdsman cache folder (``$HERDSMAN_CACHE`` or ``~/.cache/herdsman``)."""
+    """The herdsman cache folder: ``$HERDSMAN_CACHE``, else ``$XDG_CACHE_HOME/herdsman``
+    or ``~/.cache/herdsman`` (converted embedded models, the embedder's ONNX graph)."""
     root = os.environ.get("HERDSMAN_CACHE")
-    return Path(root) if root else Path.home() / ".cache" / "herdsman"
+    if root:
+        return Path(root)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "herdsman"
 
 
 def package_file(model: EmbeddedModel) -> Path:
