@@ -74,9 +74,12 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_select.py
 	$(PY) benchmarks/bench_judge_controls.py
 	$(PY) benchmarks/bench_kd.py
+	$(PY) benchmarks/bench_embeddings.py
 
 bench-scale: $(STAMP)  # every CPU stage at 100K-2.58M rows (long: see docs/benchmarks.md)
 	$(PY) benchmarks/bench_scale.py
+	$(PY) benchmarks/bench_dedup_recall.py
+	$(PY) benchmarks/bench_respond_scale.py
 
 bench-generate: $(STAMP)  # generate at 50K-2.58M instructions against a loopback teacher (long)
 	$(PY) benchmarks/bench_generate.py

@@ -30,23 +30,8 @@ from tests.helpers.tiny_models import alpaca_dataset, run_lm_eval, tiny_causal, 
 
 
 @pytest.fixture(scope="module")
-def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("train")
-
-
-@pytest.fixture(scope="module")
-def causal(work: Path) -> Path:
-    return tiny_causal(work / "tiny-llama")
-
-
-@pytest.fixture(scope="module")
 def t5(work: Path) -> Path:
     return tiny_t5(work / "tiny-t5")
-
-
-@pytest.fixture(scope="module")
-def dataset(work: Path) -> Path:
-    return alpaca_dataset(work / "dataset")
 
 
 def student(base: Path, **kw) -> StudentConfig:

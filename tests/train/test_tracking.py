@@ -9,22 +9,6 @@ import pytest
 from herdsman.config import StudentConfig, load_config
 from herdsman.errors import InputError
 from tests.conftest import assert_one_line_error, run_cli
-from tests.helpers.tiny_models import alpaca_dataset, tiny_causal
-
-
-@pytest.fixture(scope="module")
-def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("tracking")
-
-
-@pytest.fixture(scope="module")
-def causal(work: Path) -> Path:
-    return tiny_causal(work / "tiny-llama")
-
-
-@pytest.fixture(scope="module")
-def dataset(work: Path) -> Path:
-    return alpaca_dataset(work / "dataset")
 
 
 def _scalars(logs: Path) -> dict[str, list[tuple[int, float]]]:
