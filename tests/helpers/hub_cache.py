@@ -10,6 +10,9 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import pytest
+from huggingface_hub import constants
+
 from herdsman.embedded import EMBEDDED_MODELS, converted_folder
 
 SNAPSHOT = "0123456789abcdef0123456789abcdef01234567"
@@ -38,3 +41,12 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def empty_offline_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Make ``tmp_path/hf/hub`` this process's (empty) hub cache, offline; returns it."""
+    hub = tmp_path / "hf" / "hub"
+    hub.mkdir(parents=True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return hub

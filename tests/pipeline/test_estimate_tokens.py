@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from huggingface_hub import constants
 from transformers import AutoTokenizer
 
 from herdsman.config import load_config
@@ -14,7 +13,7 @@ from herdsman.pipeline.context import Context
 from herdsman.pipeline.estimate import estimate, token_counter
 from herdsman.teachers.openai_batch import BATCH_DISCOUNT
 from herdsman.teachers.pricing import PriceTable
-from tests.helpers.hub_cache import fake_hub_cache
+from tests.helpers.hub_cache import empty_offline_hub, fake_hub_cache
 
 TEXT = "Explain photosynthesis to a ten-year-old, in three short sentences."
 
@@ -38,10 +37,7 @@ def project(tmp_path: Path, teacher: str) -> Path:
 def test_a_cached_hub_teacher_counts_with_its_own_tokenizer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    hub = tmp_path / "hf" / "hub"
-    hub.mkdir(parents=True)
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    hub = empty_offline_hub(tmp_path, monkeypatch)
     config = project(tmp_path, "teacher:\n  backend: local\n  model: acme/tiny-teacher\n")
     ctx = Context(load_config(config), tmp_path / "run")
     count, how = token_counter(ctx)

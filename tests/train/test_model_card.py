@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 import yaml
-from huggingface_hub import constants
 
 from herdsman.config import StudentConfig
 from herdsman.io.model_refs import resolve_model_ref
@@ -16,7 +15,7 @@ from herdsman.train.data import TrainingData
 from herdsman.train.model_card import render_model_card
 from herdsman.train.plan import TrainPlan
 from herdsman.train.student import TrainOutcome
-from tests.helpers.hub_cache import fake_hub_cache
+from tests.helpers.hub_cache import empty_offline_hub, fake_hub_cache
 
 
 def front_matter(base: StudentBase, tmp_path: Path, init: dict[str, Any] | None = None) -> Any:
@@ -39,10 +38,7 @@ def front_matter(base: StudentBase, tmp_path: Path, init: dict[str, Any] | None 
 def test_a_cached_hub_base_is_named_in_the_front_matter(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    hub = tmp_path / "hf" / "hub"
-    hub.mkdir(parents=True)
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    hub = empty_offline_hub(tmp_path, monkeypatch)
     fake_hub_cache(hub, "acme/tiny-base")
     ref = resolve_model_ref("acme/tiny-base", tmp_path)
     assert ref.path is not None
