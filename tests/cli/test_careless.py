@@ -18,6 +18,8 @@ ROWS = [
     {"instruction": "Name a colour.", "response": "Blue is a colour of the sky."},
     {"instruction": "Say hello in French.", "response": "Bonjour, comment allez-vous?"},
 ]
+#: Teacher flags of a command that must fail before it calls anyone (nothing listens there).
+NO_TEACHER = ["--teacher", "openai", "--model", "stub", "--base-url", "http://127.0.0.1:9/v1"]
 DUMP = "INSERT INTO `category` VALUES (1,'Physics',120,30,0);\n"
 
 
@@ -62,12 +64,7 @@ OUTPUT_IS_INPUT: dict[str, Case] = {
             "1",
             "-o",
             f"{t}/r.jsonl",
-            "--teacher",
-            "openai",
-            "--model",
-            "stub",
-            "--base-url",
-            "http://127.0.0.1:9/v1",
+            *NO_TEACHER,
         ],
         ("--seeds", "r.jsonl"),
     ),
@@ -82,12 +79,7 @@ OUTPUT_IS_INPUT: dict[str, Case] = {
             f"{t}/r.jsonl",
             "-o",
             f"{t}/r.jsonl",
-            "--teacher",
-            "openai",
-            "--model",
-            "stub",
-            "--base-url",
-            "http://127.0.0.1:9/v1",
+            *NO_TEACHER,
         ],
         ("IN.jsonl", "r.jsonl"),
     ),
@@ -112,12 +104,7 @@ OUTPUT_IS_INPUT: dict[str, Case] = {
             f"{t}/sheet.jsonl",
             "-o",
             f"{t}/sheet.jsonl",
-            "--teacher",
-            "openai",
-            "--model",
-            "stub",
-            "--base-url",
-            "http://127.0.0.1:9/v1",
+            *NO_TEACHER,
         ],
         ("ANSWERS", "sheet.jsonl"),
     ),

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_careless import project, snapshot
+from tests.cli.test_careless import NO_TEACHER, project, snapshot
 from tests.conftest import assert_one_line_error, run_cli
 
 
@@ -61,12 +61,7 @@ needs_user = pytest.mark.skipif(
             "{t}/r.jsonl",
             "-o",
             "{t}/ro/a.jsonl",
-            "--teacher",
-            "openai",
-            "--model",
-            "stub",
-            "--base-url",
-            "http://127.0.0.1:9/v1",
+            *NO_TEACHER,
         ],
     ],
     ids=["seeds", "dedup", "analyze", "report", "respond"],
@@ -205,8 +200,7 @@ def test_answer_sheets_check_row_types(tmp_path: Path) -> None:
     result = run_cli("rate", "serve", str(sheet), "--db", str(tmp_path / "db.sqlite"))
     assert_one_line_error(result, "sheet.jsonl:1", "field 'answer'")
     result = run_cli(
-        "judge", str(sheet), "-o", str(tmp_path / "j.json"), "--teacher", "openai",
-        "--model", "stub", "--base-url", "http://127.0.0.1:9/v1",
+        "judge", str(sheet), "-o", str(tmp_path / "j.json"), *NO_TEACHER
     )  # fmt: skip
     assert_one_line_error(result, "sheet.jsonl:1", "field 'answer'")
     assert {k: v for k, v in snapshot(tmp_path).items() if "db.sqlite" not in k} == before

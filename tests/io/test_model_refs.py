@@ -15,17 +15,13 @@ from herdsman.io.model_refs import (
     is_path_like,
     resolve_model_ref,
 )
-from tests.helpers.hub_cache import closed_port, fake_hub_cache
+from tests.helpers.hub_cache import closed_port, empty_offline_hub, fake_hub_cache
 
 
 @pytest.fixture
 def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty Hugging Face cache of this test, offline."""
-    folder = tmp_path / "hf" / "hub"
-    folder.mkdir(parents=True)
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(folder))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    return folder
+    return empty_offline_hub(tmp_path, monkeypatch)
 
 
 def online(monkeypatch: pytest.MonkeyPatch) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from huggingface_hub import constants
 
 from herdsman.config import load_config
 from herdsman.errors import InputError
@@ -13,7 +12,7 @@ from herdsman.pipeline.context import Context
 from herdsman.pipeline.references import prepare_run
 from herdsman.teachers.local import resolve_model_path
 from herdsman.train.bases import resolve_base
-from tests.helpers.hub_cache import fake_hub_cache
+from tests.helpers.hub_cache import empty_offline_hub, fake_hub_cache
 
 CONFIG = """\
 run_dir: run
@@ -35,10 +34,7 @@ students:
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
     """A Hugging Face cache holding acme/tiny, and a config folder with models/x; the working
     directory is elsewhere."""
-    hub = tmp_path / "hf" / "hub"
-    snapshot = fake_hub_cache(hub, "acme/tiny")
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    snapshot = fake_hub_cache(empty_offline_hub(tmp_path, monkeypatch), "acme/tiny")
     monkeypatch.delenv("HERDSMAN_HUB", raising=False)
     (tmp_path / "project" / "models").mkdir(parents=True)
     (tmp_path / "project" / "models" / "x").symlink_to(snapshot, target_is_directory=True)
