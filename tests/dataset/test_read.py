@@ -98,6 +98,10 @@ def test_streamed_rows_match_the_loaded_frame_in_every_format(tmp_path: Path) ->
         ["train"] * 200 + ["held_out"] * 52
     )
     assert all("split" not in r for r in iter_rows(jsonl))
+    # One split's own file or part only; a single file's rows all come (the caller filters).
+    assert [r["split"] for r in iter_rows(folder, "held_out")] == ["held_out"] * 152
+    assert [r["split"] for r in iter_rows(tmp_path / "hf", "held_out")] == ["held_out"] * 52
+    assert len(list(iter_rows(jsonl, "held_out"))) == len(rows)
 
 
 def test_streamed_full_rows_keep_every_column_and_name_bad_input(tmp_path: Path) -> None:

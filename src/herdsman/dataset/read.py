@@ -152,7 +152,7 @@ def _arrow_rows(batches: Iterator[Any], names: list[str], where: str) -> Iterato
             yield obj
 
 
-def _hf_rows(path: Path, core: bool) -> Iterator[dict[str, Any]]:
+def _hf_rows(path: Path, core: bool, split_only: str | None) -> Iterator[dict[str, Any]]:
     import datasets
 
     try:
@@ -161,6 +161,8 @@ def _hf_rows(path: Path, core: bool) -> Iterator[dict[str, Any]]:
         raise InputError(str(path), None, f"not a Hugging Face dataset folder ({exc})") from None
     parts = list(loaded.items()) if isinstance(loaded, datasets.DatasetDict) else [(None, loaded)]
     for split, part in parts:
+        if split_only is not None and split is not None and split != split_only:
+            continue
         table = part.data.table
         names = table.column_names
         if core:
@@ -189,15 +191,17 @@ def _parquet_rows(path: Path, core: bool) -> Iterator[dict[str, Any]]:
         raise InputError(str(path), None, f"cannot read Parquet ({exc})") from None
 
 
-def _rows(path: Path, core: bool) -> Iterator[dict[str, Any]]:
+def _rows(path: Path, core: bool, split_only: str | None = None) -> Iterator[dict[str, Any]]:
     kind, files = _locate(path)
     if kind == "hf":
-        yield from _hf_rows(files[0], core)
+        yield from _hf_rows(files[0], core, split_only)
         return
     if kind == "parquet":
         yield from _parquet_rows(path, core)
         return
     for file in files:
+        if split_only is not None and path.is_dir() and file.stem != split_only:
+            continue
         for obj in _checked_objects(file):
             obj["instruction_source"] = source_label(obj.get("instruction_source"))
             if path.is_dir():
@@ -205,7 +209,7 @@ def _rows(path: Path, core: bool) -> Iterator[dict[str, Any]]:
             yield obj
 
 
-def iter_rows(path: str | Path) -> Iterator[dict[str, Any]]:
+def iter_rows(path: str | Path, split: str | None = None) -> Iterator[dict[str, Any]]:
     """Stream every row of a dataset :func:`read_dataset` reads, with all its columns.
 
     Rows come in :func:`read_dataset`'s order, with the same checks, and
@@ -213,10 +217,16 @@ def iter_rows(path: str | Path) -> Iterator[dict[str, Any]]:
     ``split`` is its file's (a herdsman ``dataset/`` folder) or its split's (a
     saved ``DatasetDict``); other inputs keep whatever ``split`` column they have.
 
+    Args:
+        path: The dataset.
+        split: Skip the other splits' files (a herdsman folder) or parts (a
+            ``DatasetDict``) unread. Rows of a single file come whatever their
+            ``split``: the caller filters them.
+
     Raises:
         InputError: As :func:`read_dataset`, raised when the bad row is reached.
     """
-    return _rows(Path(path), core=False)
+    return _rows(Path(path), core=False, split_only=split)
 
 
 def iter_core_rows(path: str | Path) -> Iterator[CoreRow]:

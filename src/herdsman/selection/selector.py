@@ -109,7 +109,8 @@ class Candidates:
     def _split(self, held_out: bool) -> Iterator[dict[str, Any]]:
         from herdsman.dataset.read import iter_rows
 
-        for row in iter_rows(self.path):
+        # The held-out split's own file or part is all a held-out pass reads, where there is one.
+        for row in iter_rows(self.path, "held_out" if held_out else None):
             if (row.pop("split", None) == "held_out") == held_out:
                 yield row
 
