@@ -27,7 +27,7 @@ from herdsman.io.atomic import atomic_output
 
 #: The largest record (one JSONL line, in bytes) that near-duplicate removal compares:
 #: comparing texts costs memory in proportion to their length, and no instruction is
-#: this long (a 50 MB line once took 5.9 GB of memory).
+#: this long (what one huge line cost before this limit is in docs/benchmarks.md).
 MAX_RECORD_BYTES = 1 << 20
 
 _SCAN_CHUNK = 1 << 20
